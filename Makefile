@@ -1,0 +1,17 @@
+# notify_rules — see README.md. Everything runs through scripts/ (set-up is idempotent and cached).
+.PHONY: setup run test bench lint
+
+setup:
+	@bash scripts/setup.sh >/dev/null
+
+run:
+	@bash scripts/run.sh
+
+test:
+	@bash scripts/test.sh
+
+bench:
+	@bash scripts/bench.sh
+
+lint:
+	@bash scripts/lint.sh

@@ -1,0 +1,4 @@
+from . import clients
+from . import models
+from . import wizard
+from . import tools

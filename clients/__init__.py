@@ -1,0 +1,35 @@
+# Plain-Python provider clients: no `odoo` import here, so they can be unit-tested without a database.
+from . import base, phone, registry, signing, wap
+from .base import (
+    BaseClient,
+    OutboundMessage,
+    OutcomeUnknownError,
+    PermanentError,
+    ProviderError,
+    RetryableError,
+    SendResult,
+    StatusResult,
+)
+from .phone import InvalidPhoneError, split_e164, to_e164
+from .registry import CLIENTS, get_client_class
+
+__all__ = [
+    'CLIENTS',
+    'BaseClient',
+    'InvalidPhoneError',
+    'OutboundMessage',
+    'OutcomeUnknownError',
+    'PermanentError',
+    'ProviderError',
+    'RetryableError',
+    'SendResult',
+    'StatusResult',
+    'base',
+    'get_client_class',
+    'phone',
+    'registry',
+    'signing',
+    'split_e164',
+    'to_e164',
+    'wap',
+]

@@ -1,0 +1,57 @@
+"""Phone number helpers: everything we store and send starts from an E.164 number."""
+
+import re
+
+import phonenumbers
+from phonenumbers import geocoder
+
+_SEPARATORS = re.compile(r'[\s.\-()/]')
+
+
+class InvalidPhoneError(ValueError):
+    """Raised with a sentence an administrator can act on."""
+
+
+def _country_label(region):
+    try:
+        name = geocoder._region_display_name(region, 'en')
+    except Exception:  # noqa: BLE001 - private helper of phonenumbers, the label is cosmetic
+        name = ''
+    return f'{name} ({region})' if name else region
+
+
+def to_e164(raw, default_country=None):
+    """Return `raw` as E.164 ('+237690000000'); accept spaces, dots, dashes, a '00' prefix or a national number
+    when `default_country` (ISO-2) is given. Raise InvalidPhoneError otherwise."""
+    cleaned = _SEPARATORS.sub('', raw or '')
+    if not cleaned:
+        raise InvalidPhoneError('No phone number.')
+    if cleaned.startswith('00'):
+        cleaned = '+' + cleaned[2:]
+    region = (default_country or '').upper() or None
+    if region and region not in phonenumbers.SUPPORTED_REGIONS:
+        raise InvalidPhoneError(f"'{default_country}' is not a known country code.")
+    international = cleaned.startswith('+')
+    if not international and not region:
+        raise InvalidPhoneError(
+            f"The number '{raw}' has no country code: write it as +<country code><number> or set a country."
+        )
+    where = '' if international else f' for {_country_label(region)}'
+    try:
+        number = phonenumbers.parse(cleaned, region)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise InvalidPhoneError(f"The number '{raw}' is not a valid phone number{where}.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def split_e164(e164):
+    """Return (ISO-2 country, national significant number): '+237690000000' -> ('CM', '690000000')."""
+    try:
+        number = phonenumbers.parse(e164 or '', None)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise InvalidPhoneError(f"The number '{e164}' is not a valid international (E.164) phone number.")
+    return phonenumbers.region_code_for_number(number), phonenumbers.national_significant_number(number)

@@ -1,0 +1,15 @@
+"""Provider code -> client class. A new provider adds one line here."""
+
+from .base import PermanentError
+from .wap import WapClient
+
+CLIENTS = {
+    'wap': WapClient,
+}
+
+
+def get_client_class(code):
+    try:
+        return CLIENTS[code]
+    except KeyError:
+        raise PermanentError(f'No client is available for the provider "{code}".') from None

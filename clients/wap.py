@@ -1,0 +1,195 @@
+"""WAP (p.wap.cm) WhatsApp automation client, written against the provider's integration guide
+(shared/provider-docs/wap-whatsapp-automation.md): one signed POST to trigger an automation, one signed GET to
+read a message's status. No ping endpoint, no idempotency key, no callback.
+"""
+
+import time
+from datetime import datetime, timezone
+from urllib.parse import quote
+
+from .base import BaseClient, OutcomeUnknownError, PermanentError, RetryableError, SendResult, StatusResult
+from .phone import InvalidPhoneError, split_e164
+from .signing import wap_signature
+
+PRODUCTION_URL = 'https://p.wap.cm'
+SEND_PATH = '/automation/'
+STATUS_PATH = '/automation/{reference}'
+# The guide has no ping endpoint: a signed GET on a reference that cannot exist answers 404 once the
+# credentials are accepted, and 401/403 when they are not.
+CONNECTION_TEST_PATH = '/automation/notify-rules-connection-test'
+# "Environnement de test": same endpoint with ?test=1, nothing is really sent.
+TEST_MODE_PARAMS = {'test': '1'}
+
+# Provider status -> our normalized state; unknown statuses are kept as provider_status and read as 'sent'.
+STATUS_MAP = {
+    'scheduled': 'sent',
+    'queued': 'sent',
+    'pending': 'sent',
+    'accepted': 'sent',
+    'sent': 'sent',
+    'delivered': 'delivered',
+    'read': 'read',
+    'seen': 'read',
+    'failed': 'failed',
+    'error': 'failed',
+    'rejected': 'failed',
+    'undelivered': 'failed',
+    'expired': 'failed',
+    'cancelled': 'failed',
+}
+DEFAULT_STATE = 'sent'
+
+CREDENTIALS_MESSAGE = 'WAP refused the credentials: check the API key and secret.'
+SEND_ERRORS = {
+    400: 'WAP refused the request: {message}',
+    401: CREDENTIALS_MESSAGE,
+    403: CREDENTIALS_MESSAGE,
+    404: 'WAP automation {reference} not found or inactive.',
+}
+STATUS_ERRORS = {
+    400: 'WAP refused the request: {message}',
+    401: CREDENTIALS_MESSAGE,
+    403: CREDENTIALS_MESSAGE,
+    404: 'WAP message {reference} not found.',
+}
+
+
+def format_scheduled(when):
+    """ISO 8601 UTC with exactly 3 millisecond digits and 'Z', as in the guide: 2025-09-29T12:40:14.590Z."""
+    when = when or datetime.now(timezone.utc)
+    when = when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+    return when.strftime('%Y-%m-%dT%H:%M:%S.') + f'{when.microsecond // 1000:03d}Z'
+
+
+def parse_scheduled(value):
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace('Z', '+00:00')).astimezone(timezone.utc)
+    except ValueError:
+        return None
+
+
+def normalize_status(provider_status):
+    return STATUS_MAP.get(str(provider_status or '').strip().lower(), DEFAULT_STATE)
+
+
+def _float_or_none(value):
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+class WapClient(BaseClient):
+    code = 'wap'
+    provider_label = 'WAP'
+    can_lookup_by_idempotency_key = False  # the API has no idempotency key nor a search by our own key
+    default_base_urls = {'production': PRODUCTION_URL, 'test': PRODUCTION_URL}
+
+    def __init__(self, base_url, credentials, **kwargs):
+        super().__init__(base_url, credentials, **kwargs)
+        self.api_key = (self.credentials.get('api_key') or '').strip()
+        self.api_secret = (self.credentials.get('api_secret') or '').strip()
+        if not self.api_key or not self.api_secret:
+            raise PermanentError('WAP: the API key and the API secret are both required.')
+
+    def _auth_headers(self, method, path):
+        timestamp = int(time.time())
+        try:
+            signature = wap_signature(self.api_key, self.api_secret, timestamp)
+        except ValueError as exc:
+            raise PermanentError(f'WAP: {exc}') from None
+        return {
+            'Content-Type': 'application/json',
+            'X-API-Key': self.api_key,
+            'X-API-Timestamp': str(timestamp),
+            'X-API-Signature': signature,
+        }
+
+    def _default_params(self):
+        return dict(TEST_MODE_PARAMS) if self.environment == 'test' else {}
+
+    @staticmethod
+    def _errors(template, reference):
+        return {code: text.replace('{reference}', str(reference)) for code, text in template.items()}
+
+    def _payload(self, msg):
+        try:
+            country, national = split_e164(msg.recipient_e164)
+        except InvalidPhoneError as exc:
+            raise PermanentError(str(exc)) from None
+        reference = str(msg.template_ref or '').strip()
+        if not reference:
+            raise PermanentError('WAP: the message has no automation reference (GUID).')
+        return {
+            # The guide's schema says "string" while its own examples send an int (1758796201): we send the
+            # documented type, a string; the simulator accepts both.
+            'reference': reference,
+            'country': country,
+            'recipient': national,  # "format local sans indicatif" = national significant number
+            'scheduled': format_scheduled(msg.scheduled_at),
+            # Template parameters are text; None becomes '' so the provider reports the missing variable.
+            'variables': {str(k): '' if v is None else str(v) for k, v in (msg.variables or {}).items()},
+        }
+
+    @staticmethod
+    def _data(response, *, on_garbage):
+        """Return the `data` object of a 2xx envelope; `success: false` is a refusal even with HTTP 200."""
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise on_garbage('WAP answered with an unreadable body.', http_status=response.status_code,
+                             body=response.text)
+        if body.get('success') is False:
+            raise PermanentError(f'WAP refused the request: {body.get("message") or "no reason given"}',
+                                 http_status=response.status_code, body=response.text)
+        data = body.get('data')
+        if not isinstance(data, dict) or not data.get('reference'):
+            raise on_garbage('WAP answered without a message reference.', http_status=response.status_code,
+                             body=response.text)
+        return data
+
+    def send(self, msg):
+        payload = self._payload(msg)
+        response = self._request('POST', SEND_PATH, json=payload, idempotent=False,
+                                 errors=self._errors(SEND_ERRORS, payload['reference']))
+        data = self._data(response, on_garbage=lambda text, **kw: OutcomeUnknownError(
+            text + ' The message may or may not have been accepted.', **kw))
+        provider_status = str(data.get('status') or '')
+        return SendResult(
+            provider_ref=str(data['reference']),
+            status=normalize_status(provider_status),
+            provider_status=provider_status,
+            cost=_float_or_none(data.get('cost')),
+            currency=data.get('currency') or None,
+            raw=data,
+            scheduled_at=parse_scheduled(data.get('scheduled')),
+        )
+
+    def get_status(self, provider_ref):
+        path = STATUS_PATH.format(reference=quote(str(provider_ref), safe=''))
+        response = self._request('GET', path, idempotent=True, errors=self._errors(STATUS_ERRORS, provider_ref))
+        data = self._data(response, on_garbage=RetryableError)  # reading a status again is harmless
+        provider_status = str(data.get('status') or '')
+        status = normalize_status(provider_status)
+        return StatusResult(
+            status=status,
+            provider_status=provider_status,
+            raw=data,
+            cost=_float_or_none(data.get('cost')),
+            currency=data.get('currency') or None,
+            error=(data.get('error') or f'WAP reports the message as "{provider_status}".') if status == 'failed'
+            else None,
+        )
+
+    def test_connection(self):
+        try:
+            self._request('GET', CONNECTION_TEST_PATH, idempotent=True, errors=self._errors(STATUS_ERRORS, 'test'))
+        except PermanentError as exc:
+            if exc.http_status == 404:
+                return 'Connection OK: WAP accepted the credentials.'
+            raise
+        return 'Connection OK: WAP accepted the credentials.'

@@ -1,0 +1,372 @@
+import logging
+import random
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta, timezone
+
+from markupsafe import Markup
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from ..clients.base import OutboundMessage, OutcomeUnknownError, PermanentError, ProviderError, RetryableError
+
+_logger = logging.getLogger(__name__)
+
+STATES = [
+    ("queued", "Queued"),
+    ("sending", "Sending"),
+    ("sent", "Sent"),
+    ("delivered", "Delivered"),
+    ("read", "Read"),
+    ("failed", "Failed"),
+    ("unknown", "Outcome unknown"),
+    ("cancelled", "Cancelled"),
+]
+STATE_RANK = {"sent": 1, "delivered": 2, "read": 3}
+BACKOFF_BASE_SECONDS = 30
+BACKOFF_MAX_SECONDS = 3600
+POLL_MAX_AGE_DAYS = 7
+
+
+def _auto_commit():
+    return not getattr(threading.current_thread(), "testing", False)
+
+
+class NotifyMessage(models.Model):
+    """The outbox. Rules only create rows here; the dispatcher cron sends them.
+
+    A message is claimed with ``FOR UPDATE SKIP LOCKED`` and committed as ``sending`` *before* the HTTP call,
+    so a crash can never turn it back into ``queued`` (which would send it twice). A message left in
+    ``sending`` is recovered by ``_recover_stuck_messages``: looked up at the provider where the provider can
+    tell, otherwise marked "outcome unknown" for a person to decide.
+    """
+
+    _name = "notify.message"
+    _description = "Outgoing notification"
+    _order = "id desc"
+    _rec_name = "display_label"
+
+    display_label = fields.Char(compute="_compute_display_label")
+    provider_account_id = fields.Many2one("notify.provider.account", required=True, ondelete="restrict", index=True)
+    provider = fields.Selection(related="provider_account_id.provider", store=True)
+    company_id = fields.Many2one(related="provider_account_id.company_id", store=True, index=True)
+    channel = fields.Selection([("whatsapp", "WhatsApp"), ("sms", "SMS")], required=True, default="whatsapp")
+    rule_id = fields.Many2one("notify.rule", ondelete="set null", index=True)
+    recipient_e164 = fields.Char(string="Recipient")
+    recipient_provider = fields.Char(string="Recipient (provider format)")
+    template_ref = fields.Char(string="Template")
+    payload = fields.Json(string="Variables")
+    payload_text = fields.Text(string="Variables ", compute="_compute_payload_text")
+    res_model = fields.Char(string="Related model", index=True)
+    res_id = fields.Many2oneReference(string="Related record", model_field="res_model", index=True)
+    state = fields.Selection(STATES, required=True, default="queued", index=True, copy=False)
+    provider_ref = fields.Char(string="Provider reference", index=True, copy=False)
+    provider_status = fields.Char(copy=False)
+    attempts = fields.Integer(default=0, copy=False)
+    next_attempt_at = fields.Datetime(default=fields.Datetime.now, copy=False, index=True)
+    sending_since = fields.Datetime(copy=False)
+    last_attempt_at = fields.Datetime(copy=False, index=True)
+    sent_at = fields.Datetime(copy=False)
+    last_polled_at = fields.Datetime(copy=False)
+    last_error = fields.Text(copy=False)
+    cost = fields.Float(copy=False)
+    currency = fields.Char(copy=False)
+    scheduled_at = fields.Datetime(help="When the provider should deliver it; empty means now.")
+    idempotency_key = fields.Char(required=True, copy=False, default=lambda self: uuid.uuid4().hex, index=True)
+
+    _sql_constraints = [
+        ("idempotency_key_unique", "UNIQUE(idempotency_key)", "A message with this idempotency key already exists."),
+    ]
+
+    def _compute_display_label(self):
+        for message in self:
+            message.display_label = f"{message.template_ref or _('Message')} → {message.recipient_e164 or '?'}"
+
+    def _compute_payload_text(self):
+        for message in self:
+            message.payload_text = "\n".join(f"{k}: {v}" for k, v in (message.payload or {}).items())
+
+    # ---- buttons --------------------------------------------------------------------------------------
+    def action_retry(self):
+        """Send again. For "outcome unknown" this is the person's decision that the first try did not arrive."""
+        retriable = self.filtered(lambda m: m.state in ("failed", "unknown", "cancelled"))
+        if not retriable:
+            raise UserError(_("Only failed, cancelled or outcome-unknown messages can be sent again."))
+        if any(not m.recipient_e164 for m in retriable):
+            raise UserError(_("A message without a valid recipient cannot be sent: fix the record and its rule."))
+        retriable.write(
+            {"state": "queued", "attempts": 0, "next_attempt_at": fields.Datetime.now(), "sending_since": False}
+        )
+        self._trigger_dispatch()
+        return True
+
+    def action_cancel(self):
+        cancellable = self.filtered(lambda m: m.state in ("queued", "failed", "unknown"))
+        if not cancellable:
+            raise UserError(_("Only queued, failed or outcome-unknown messages can be cancelled."))
+        cancellable.write({"state": "cancelled", "sending_since": False})
+        return True
+
+    def action_mark_sent(self):
+        """A person checked that an "outcome unknown" message did arrive."""
+        unknown = self.filtered(lambda m: m.state == "unknown")
+        unknown.write({"state": "sent", "sent_at": fields.Datetime.now(), "last_error": False})
+        return True
+
+    def action_open_record(self):
+        self.ensure_one()
+        if not (self.res_model and self.res_id):
+            return False
+        return {"type": "ir.actions.act_window", "res_model": self.res_model, "res_id": self.res_id, "view_mode": "form"}
+
+    # ---- enqueue --------------------------------------------------------------------------------------
+    @api.model
+    def _trigger_dispatch(self, at=None):
+        self.env.ref("notify_rules.ir_cron_notify_dispatch").sudo()._trigger(at=at)
+
+    # ---- dispatch -------------------------------------------------------------------------------------
+    @api.model
+    def _cron_dispatch(self, batch_limit=None):
+        """Send what is due, account by account, within each account's rate limit and concurrency."""
+        self._recover_stuck_messages()
+        accounts = self.env["notify.provider.account"].sudo().search([])
+        for account in accounts:
+            self._dispatch_account(account, batch_limit=batch_limit)
+
+    @api.model
+    def _dispatch_account(self, account, batch_limit=None):
+        commit = _auto_commit()
+        sent_batches = 0
+        while batch_limit is None or sent_batches < batch_limit:
+            messages, wait_until = self._claim_batch(account)
+            if commit:
+                self.env.cr.commit()  # 'sending' is durable before any request leaves
+            if not messages:
+                if wait_until:
+                    self._trigger_dispatch(at=wait_until)
+                return
+            self._send_batch(account, messages)
+            if commit:
+                self.env.cr.commit()
+            sent_batches += 1
+
+    @api.model
+    def _claim_batch(self, account):
+        """Lock the account row (serialises claims per account across workers), then claim due messages.
+
+        Returns (messages, wait_until): when nothing can be claimed, wait_until tells when to come back
+        (rate limit window, provider throttle, or next scheduled retry).
+        """
+        cr = self.env.cr
+        now = fields.Datetime.now()
+        cr.execute("SELECT throttled_until FROM notify_provider_account WHERE id = %s FOR UPDATE", [account.id])
+        throttled_until = cr.fetchone()[0]
+        if throttled_until and throttled_until > now:
+            return self.browse(), throttled_until
+        window_start = now - timedelta(seconds=60)
+        cr.execute(
+            "SELECT count(*), min(last_attempt_at) FROM notify_message "
+            "WHERE provider_account_id = %s AND last_attempt_at > %s",
+            [account.id, window_start],
+        )
+        used, oldest = cr.fetchone()
+        capacity = min(account.rate_limit_per_minute - used, account.concurrency)
+        if capacity <= 0:
+            return self.browse(), oldest + timedelta(seconds=61)
+        cr.execute(
+            """
+            UPDATE notify_message SET state = 'sending', sending_since = %(now)s, last_attempt_at = %(now)s,
+                   attempts = attempts + 1
+             WHERE id IN (SELECT id FROM notify_message
+                           WHERE provider_account_id = %(account)s AND state = 'queued'
+                             AND (next_attempt_at IS NULL OR next_attempt_at <= %(now)s)
+                        ORDER BY next_attempt_at NULLS FIRST, id
+                           LIMIT %(limit)s
+                      FOR UPDATE SKIP LOCKED)
+         RETURNING id
+            """,
+            {"now": now, "account": account.id, "limit": capacity},
+        )
+        ids = [row[0] for row in cr.fetchall()]
+        self.invalidate_model(["state", "sending_since", "last_attempt_at", "attempts"])
+        if ids:
+            return self.browse(sorted(ids)), None
+        cr.execute(
+            "SELECT min(next_attempt_at) FROM notify_message WHERE provider_account_id = %s AND state = 'queued'",
+            [account.id],
+        )
+        return self.browse(), cr.fetchone()[0]
+
+    def _send_batch(self, account, messages):
+        """Send in parallel threads (plain Python, no ORM in threads); apply results in this thread."""
+        client = account._notify_get_client()
+        outbound = [(message, message._to_outbound()) for message in messages]
+
+        def send(item):
+            try:
+                return client.send(item[1])
+            except ProviderError as error:
+                return error
+            except Exception as error:  # noqa: BLE001 - a bug in a client must not lose the message
+                _logger.exception("Unexpected error from the %s client", account.provider)
+                return OutcomeUnknownError(_("Unexpected error while sending: %s", error))
+
+        if len(outbound) == 1:
+            results = [send(outbound[0])]
+        else:
+            with ThreadPoolExecutor(max_workers=account.concurrency) as pool:
+                results = list(pool.map(send, outbound))
+        for (message, _outbound), result in zip(outbound, results):
+            message._apply_send_result(result)
+
+    def _to_outbound(self):
+        self.ensure_one()
+        scheduled = self.scheduled_at and fields.Datetime.to_datetime(self.scheduled_at)
+        return OutboundMessage(
+            recipient_e164=self.recipient_e164,
+            template_ref=self.template_ref,
+            variables=dict(self.payload or {}),
+            scheduled_at=scheduled and scheduled.replace(tzinfo=timezone.utc),
+            idempotency_key=self.idempotency_key,
+            channel=self.channel,
+        )
+
+    def _apply_send_result(self, result):
+        self.ensure_one()
+        now = fields.Datetime.now()
+        if isinstance(result, RetryableError):
+            if self.attempts >= self.provider_account_id.max_attempts:
+                self._fail(_("Gave up after %(n)s attempts. Last error: %(err)s", n=self.attempts, err=result.message))
+                return
+            if result.retry_after is not None:
+                delay = result.retry_after
+                if result.http_status == 429:
+                    self.provider_account_id.sudo().throttled_until = now + timedelta(seconds=delay)
+            else:
+                delay = min(BACKOFF_BASE_SECONDS * 2 ** (self.attempts - 1), BACKOFF_MAX_SECONDS)
+                delay *= random.uniform(0.5, 1.5)  # jitter: spread retries of a burst
+            self.write(
+                {
+                    "state": "queued",
+                    "sending_since": False,
+                    "next_attempt_at": now + timedelta(seconds=delay),
+                    "last_error": _("Temporary failure, will retry: %s", result.message),
+                }
+            )
+        elif isinstance(result, PermanentError):
+            self._fail(result.message)
+        elif isinstance(result, OutcomeUnknownError):
+            self._mark_unknown(result.message)
+        else:
+            self.write(
+                {
+                    "state": result.status if result.status in STATE_RANK or result.status == "failed" else "sent",
+                    "sending_since": False,
+                    "sent_at": now,
+                    "provider_ref": result.provider_ref,
+                    "provider_status": result.provider_status,
+                    "cost": result.cost or 0.0,
+                    "currency": result.currency,
+                    "last_error": False,
+                }
+            )
+            self._post_on_record(_("WhatsApp template %(tpl)s sent to %(to)s"))
+
+    def _fail(self, reason):
+        self.write({"state": "failed", "sending_since": False, "last_error": reason})
+        self._post_on_record(_("WhatsApp template %(tpl)s to %(to)s failed"), detail=reason)
+
+    def _mark_unknown(self, reason):
+        self.write({"state": "unknown", "sending_since": False, "last_error": reason})
+        self._post_on_record(_("WhatsApp template %(tpl)s to %(to)s: outcome unknown"), detail=reason)
+
+    # ---- crash recovery -------------------------------------------------------------------------------
+    @api.model
+    def _recover_stuck_messages(self):
+        """Messages left in 'sending' by a worker that died. Never re-sent blindly."""
+        for account in self.env["notify.provider.account"].sudo().search([]):
+            lease = timedelta(seconds=account.timeout * 2 + 60)
+            stuck = self.sudo().search(
+                [
+                    ("provider_account_id", "=", account.id),
+                    ("state", "=", "sending"),
+                    ("sending_since", "<", fields.Datetime.now() - lease),
+                ]
+            )
+            if not stuck:
+                continue
+            client = account._notify_get_client()
+            for message in stuck:
+                if client.can_lookup_by_idempotency_key:
+                    try:
+                        result = client.lookup(message.idempotency_key)
+                    except ProviderError as error:
+                        message._mark_unknown(error.message)
+                        continue
+                    if result is None:
+                        message.write({"state": "queued", "sending_since": False})
+                    else:
+                        message._apply_send_result(result)
+                    continue
+                message._mark_unknown(
+                    _(
+                        "Sending was interrupted (the server stopped while waiting for the provider's answer) and "
+                        "%(provider)s offers no way to check whether it was accepted. Check with the recipient or "
+                        "in the provider's dashboard, then use Resend or Mark as sent.",
+                        provider=account.name,
+                    )
+                )
+
+    # ---- status polling -------------------------------------------------------------------------------
+    @api.model
+    def _cron_poll_status(self, limit=500):
+        since = fields.Datetime.now() - timedelta(days=POLL_MAX_AGE_DAYS)
+        messages = self.sudo().search(
+            [("state", "in", ("sent", "delivered")), ("provider_ref", "!=", False), ("sent_at", ">", since)],
+            order="last_polled_at asc nulls first, id",
+            limit=limit,
+        )
+        commit = _auto_commit()
+        for account, account_messages in messages.grouped("provider_account_id").items():
+            client = account._notify_get_client()
+            for message in account_messages:
+                try:
+                    status = client.get_status(message.provider_ref)
+                except ProviderError as error:
+                    _logger.info("Status of %s not available: %s", message.provider_ref, error.message)
+                    message.last_polled_at = fields.Datetime.now()
+                    continue
+                message._apply_status(status)
+            if commit:
+                self.env.cr.commit()
+
+    def _apply_status(self, status):
+        self.ensure_one()
+        vals = {"last_polled_at": fields.Datetime.now(), "provider_status": status.provider_status}
+        if status.status == "failed":
+            vals.update(state="failed", last_error=status.error or _("The provider reports delivery failed."))
+        elif STATE_RANK.get(status.status, 0) > STATE_RANK.get(self.state, 0):
+            vals["state"] = status.status
+        changed = vals.get("state") and vals["state"] != self.state
+        self.write(vals)
+        if changed:
+            label = dict(STATES)[self.state]
+            self._post_on_record(_("WhatsApp template %(tpl)s to %(to)s: ") + label, detail=vals.get("last_error"))
+
+    # ---- chatter --------------------------------------------------------------------------------------
+    def _post_on_record(self, title, detail=None):
+        """Log on the related record's chatter, with a link back to the message."""
+        self.ensure_one()
+        if not (self.res_model and self.res_id) or self.res_model not in self.env:
+            return
+        record = self.env[self.res_model].sudo().browse(self.res_id).exists()
+        if not record or not hasattr(record, "message_post"):
+            return
+        heading = title % {"tpl": self.template_ref or "", "to": self.recipient_e164 or "?"}
+        body = Markup('<a href="#" data-oe-model="notify.message" data-oe-id="%s">%s</a>') % (self.id, heading)
+        if detail:
+            body += Markup("<br/>") + detail
+        record.message_post(body=body, message_type="notification", subtype_xmlid="mail.mt_note")
+

@@ -1,0 +1,155 @@
+import logging
+import threading
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError, ValidationError
+
+from ..clients.base import ProviderError
+from ..clients.registry import get_client_class
+
+_logger = logging.getLogger(__name__)
+
+# One HTTP session per account and process, reused across cron runs (keep-alive, TLS reuse).
+_CLIENT_CACHE = {}
+_CLIENT_CACHE_LOCK = threading.Lock()
+
+
+class NotifyProviderAccount(models.Model):
+    """A contract with a provider: where to call it, with which credentials, how fast.
+
+    Provider-specific fields and behaviour live in ``notify_provider_account_<code>.py`` files, which
+    extend ``provider`` with ``selection_add`` as Odoo's ``payment_*`` modules do.
+    """
+
+    _name = "notify.provider.account"
+    _description = "Notification provider account"
+    _order = "sequence, name"
+
+    name = fields.Char(required=True)
+    sequence = fields.Integer(default=10)
+    active = fields.Boolean(default=True)
+    provider = fields.Selection(selection=[], required=True)
+    company_id = fields.Many2one("res.company", required=True, default=lambda self: self.env.company)
+    environment = fields.Selection(
+        [
+            ("sandbox", "Sandbox (simulator)"),
+            ("test", "Provider test mode"),
+            ("production", "Production"),
+        ],
+        required=True,
+        default="test",
+        help="Sandbox talks to the project's provider simulator (base URL required); test uses the provider's own "
+        "test mode where it has one; production sends real messages.",
+    )
+    base_url = fields.Char(
+        string="Base URL",
+        help="Leave empty to use the provider's official address. Required in sandbox mode.",
+    )
+    default_country_id = fields.Many2one(
+        "res.country",
+        string="Default country",
+        default=lambda self: self.env.company.country_id,
+        help="Country used to read phone numbers written without an international prefix.",
+    )
+    timeout = fields.Float(string="Timeout (s)", default=10.0)
+    rate_limit_per_minute = fields.Integer(
+        string="Requests per minute",
+        compute="_compute_provider_defaults",
+        store=True,
+        readonly=False,
+        help="The dispatcher never sends more than this to the provider, instead of provoking refusals.",
+    )
+    concurrency = fields.Integer(default=4, help="How many requests may be in flight at once for this account.")
+    max_attempts = fields.Integer(default=5, help="Attempts before a temporary failure becomes final.")
+    throttled_until = fields.Datetime(readonly=True, copy=False, help="Set when the provider asked us to slow down.")
+    message_ids = fields.One2many("notify.message", "provider_account_id")
+    message_count = fields.Integer(compute="_compute_message_count")
+
+    _sql_constraints = [
+        ("timeout_positive", "CHECK(timeout > 0)", "The timeout must be positive."),
+        ("concurrency_positive", "CHECK(concurrency > 0)", "The concurrency must be at least 1."),
+        ("max_attempts_positive", "CHECK(max_attempts > 0)", "The maximum number of attempts must be at least 1."),
+        ("rate_limit_positive", "CHECK(rate_limit_per_minute > 0)", "The rate limit must be at least 1 per minute."),
+    ]
+
+    @api.depends("provider")
+    def _compute_provider_defaults(self):
+        for account in self:
+            if not account.rate_limit_per_minute:
+                account.rate_limit_per_minute = account._notify_default_rate_limit()
+
+    def _compute_message_count(self):
+        groups = self.env["notify.message"]._read_group(
+            [("provider_account_id", "in", self.ids)], ["provider_account_id"], ["__count"]
+        )
+        counts = {account.id: count for account, count in groups}
+        for account in self:
+            account.message_count = counts.get(account.id, 0)
+
+    @api.constrains("environment", "base_url")
+    def _check_base_url(self):
+        for account in self:
+            if account.environment == "sandbox" and not account.base_url:
+                raise ValidationError(_("A sandbox account needs the base URL of the provider simulator."))
+            if account.base_url and not account.base_url.startswith(("http://", "https://")):
+                raise ValidationError(_("The base URL must start with http:// or https://."))
+
+    # ---- provider hooks, extended in notify_provider_account_<code>.py -------------------------------
+    def _notify_default_rate_limit(self):
+        return 60
+
+    def _notify_credentials(self):
+        """Return the credentials the provider's client needs (read as superuser: callers are trusted)."""
+        return {}
+
+    # ---- client -------------------------------------------------------------------------------------
+    def _notify_client_config(self):
+        self.ensure_one()
+        client_class = get_client_class(self.provider)
+        base_url = self.base_url or client_class.default_base_urls.get(self.environment)
+        if not base_url:
+            raise UserError(_("Account %(name)s has no base URL for its environment.", name=self.name))
+        return client_class, {
+            "base_url": base_url.rstrip("/"),
+            "credentials": self.sudo()._notify_credentials(),
+            "environment": self.environment,
+            "timeout": self.timeout,
+            "pool_size": max(self.concurrency, 1),
+        }
+
+    def _notify_get_client(self):
+        """The account's client, shared by every call of this process while the configuration is unchanged."""
+        self.ensure_one()
+        client_class, kwargs = self._notify_client_config()
+        key = (self.env.cr.dbname, self.id)
+        fingerprint = repr(sorted((k, repr(v)) for k, v in kwargs.items()))
+        with _CLIENT_CACHE_LOCK:
+            cached = _CLIENT_CACHE.get(key)
+            if cached and cached[0] == fingerprint:
+                return cached[1]
+            if cached:
+                cached[1].close()
+            client = client_class(**kwargs)
+            _CLIENT_CACHE[key] = (fingerprint, client)
+            return client
+
+    def action_test_connection(self):
+        self.ensure_one()
+        try:
+            text = self._notify_get_client().test_connection()
+            kind, title = "success", _("Connection OK")
+        except ProviderError as error:
+            text, kind, title = error.message, "danger", _("Connection failed")
+        except (UserError, ValueError) as error:
+            text, kind, title = str(error), "danger", _("Connection failed")
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {"title": title, "message": text, "type": kind, "sticky": kind == "danger"},
+        }
+
+    def action_view_messages(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("notify_rules.notify_message_action")
+        action["domain"] = [("provider_account_id", "=", self.id)]
+        return action

@@ -1,0 +1,397 @@
+import logging
+from datetime import timedelta
+
+from odoo import _, api, fields, models
+from odoo.exceptions import ValidationError
+from odoo.tools import safe_eval
+
+from ..clients.phone import InvalidPhoneError, split_e164, to_e164
+from ..tools.field_path import RenderError, check_field_path, resolve_path
+
+_logger = logging.getLogger(__name__)
+
+RECORD_TRIGGERS = ("on_create", "on_write", "on_state_set")
+PENDING_KEY = "notify_rules.pending"
+
+
+class NotifyRule(models.Model):
+    """When <trigger> happens on <model> records matching <domain>, send <template> to <recipient>.
+
+    Triggers ride on base_automation: all record-event rules of a model share ONE automation (trigger
+    "on save") whose server action has our own state ``notify_rule``. That action evaluates every rule's
+    trigger and domain in memory on the whole batch and defers the rendering and the single ``create`` of
+    the outbox rows to the transaction's pre-commit, so the business transaction pays once per save, not
+    once per rule and record, and never waits on a provider.
+    """
+
+    _name = "notify.rule"
+    _description = "Notification rule"
+    _order = "sequence, id"
+
+    name = fields.Char(required=True, translate=True)
+    sequence = fields.Integer(default=10)
+    active = fields.Boolean(default=True)
+    company_id = fields.Many2one("res.company", default=lambda self: self.env.company)
+    model_id = fields.Many2one(
+        "ir.model", string="Model", required=True, ondelete="cascade", domain=[("transient", "=", False)]
+    )
+    model_name = fields.Char(related="model_id.model", string="Model name", store=True, index=True)
+    trigger = fields.Selection(
+        [
+            ("on_create", "On creation"),
+            ("on_write", "On update"),
+            ("on_state_set", "When a status is set"),
+            ("on_time", "Relative to a date"),
+        ],
+        required=True,
+        default="on_state_set",
+    )
+    trigger_field_ids = fields.Many2many(
+        "ir.model.fields",
+        string="Watched fields",
+        domain="[('model_id', '=', model_id), ('store', '=', True)]",
+        help="On update: the rule fires only when one of these fields changes (any change if empty).",
+    )
+    state_field_id = fields.Many2one(
+        "ir.model.fields",
+        string="Status field",
+        domain="[('model_id', '=', model_id), ('ttype', '=', 'selection'), ('store', '=', True)]",
+        ondelete="cascade",
+    )
+    state_value_id = fields.Many2one(
+        "ir.model.fields.selection",
+        string="Status value",
+        domain="[('field_id', '=', state_field_id)]",
+        ondelete="cascade",
+    )
+    date_field_id = fields.Many2one(
+        "ir.model.fields",
+        string="Date field",
+        domain="[('model_id', '=', model_id), ('ttype', 'in', ('date', 'datetime')), ('store', '=', True)]",
+        ondelete="cascade",
+    )
+    time_offset = fields.Integer(string="Offset", default=0, help="Negative: before the date; positive: after.")
+    time_unit = fields.Selection(
+        [("minutes", "Minutes"), ("hour", "Hours"), ("day", "Days")], string="Offset unit", default="day"
+    )
+    filter_domain = fields.Char(string="Apply on", default="[]", help="Only records matching this filter.")
+    provider_account_id = fields.Many2one(
+        "notify.provider.account", string="Provider account", required=True, ondelete="restrict",
+        domain="[('company_id', 'in', [company_id, False])]",
+    )
+    channel = fields.Selection([("whatsapp", "WhatsApp"), ("sms", "SMS")], required=True, default="whatsapp")
+    template_ref = fields.Char(string="Template reference", help="The provider's template or automation reference.")
+    recipient_path = fields.Char(string="Recipient field", required=True, default="partner_id.mobile")
+    recipient_fallback_path = fields.Char(string="Fallback field", default="partner_id.phone")
+    variable_ids = fields.One2many("notify.rule.variable", "rule_id", string="Variables", copy=True)
+    delay_minutes = fields.Integer(string="Delay (minutes)", default=0, help="Wait this long before sending.")
+    automation_id = fields.Many2one("base.automation", compute="_compute_automation_id", string="Automation")
+    message_count = fields.Integer(compute="_compute_counters")
+    sent_count = fields.Integer(compute="_compute_counters")
+    failed_count = fields.Integer(compute="_compute_counters")
+    last_run = fields.Datetime(compute="_compute_counters", string="Last run")
+
+    _sql_constraints = [("delay_positive", "CHECK(delay_minutes >= 0)", "The delay cannot be negative.")]
+
+    # ---- computes -----------------------------------------------------------------------------------
+    def _compute_counters(self):
+        groups = self.env["notify.message"].sudo()._read_group(
+            [("rule_id", "in", self.ids)], ["rule_id", "state"], ["__count", "create_date:max"]
+        )
+        stats = {}
+        for rule, state, count, last in groups:
+            entry = stats.setdefault(rule.id, {"all": 0, "sent": 0, "failed": 0, "last": False})
+            entry["all"] += count
+            if state in ("sent", "delivered", "read"):
+                entry["sent"] += count
+            elif state in ("failed", "unknown"):
+                entry["failed"] += count
+            entry["last"] = max(entry["last"] or last, last)
+        for rule in self:
+            entry = stats.get(rule.id, {"all": 0, "sent": 0, "failed": 0, "last": False})
+            rule.message_count, rule.sent_count = entry["all"], entry["sent"]
+            rule.failed_count, rule.last_run = entry["failed"], entry["last"]
+
+    def _compute_automation_id(self):
+        automations = self.env["base.automation"].sudo().with_context(active_test=False).search(
+            [("notify_shared", "=", True)]
+        )
+        for rule in self:
+            if rule.trigger == "on_time":
+                rule.automation_id = automations.filtered(lambda a, r=rule: a.notify_rule_id == r)[:1]
+            else:
+                rule.automation_id = automations.filtered(
+                    lambda a, r=rule: not a.notify_rule_id and a.model_id == r.model_id
+                )[:1]
+
+    # ---- validation ---------------------------------------------------------------------------------
+    @api.constrains("model_id", "recipient_path", "recipient_fallback_path", "template_ref", "trigger",
+                    "state_field_id", "state_value_id", "date_field_id", "filter_domain")
+    def _check_configuration(self):
+        for rule in self:
+            model = self.env[rule.model_id.model]
+            if not rule.template_ref or not rule.template_ref.strip():
+                raise ValidationError(_("Rule %s: the template reference is required.", rule.name))
+            for label, path in ((_("Recipient field"), rule.recipient_path),
+                                (_("Fallback field"), rule.recipient_fallback_path)):
+                if path:
+                    error = check_field_path(model, path)
+                    if error:
+                        raise ValidationError(_("Rule %(rule)s, %(label)s: %(error)s", rule=rule.name,
+                                                label=label, error=error))
+            if rule.trigger == "on_state_set" and not (rule.state_field_id and rule.state_value_id):
+                raise ValidationError(_("Rule %s: choose the status field and the status value.", rule.name))
+            if rule.trigger == "on_time" and not rule.date_field_id:
+                raise ValidationError(_("Rule %s: choose the date field the rule is relative to.", rule.name))
+            try:
+                domain = safe_eval.safe_eval(rule.filter_domain or "[]", {"uid": self.env.uid})
+                model.search(domain, limit=1)
+            except Exception as error:
+                raise ValidationError(_("Rule %(rule)s: the filter is not valid: %(error)s", rule=rule.name,
+                                        error=error)) from error
+
+    # ---- CRUD keeps the shared automations in step ----------------------------------------------------
+    @api.model_create_multi
+    def create(self, vals_list):
+        rules = super().create(vals_list)
+        self._sync_automations()
+        return rules
+
+    def write(self, vals):
+        res = super().write(vals)
+        sync_fields = {"active", "model_id", "trigger", "trigger_field_ids", "state_field_id", "state_value_id",
+                       "date_field_id", "time_offset", "time_unit"}
+        if sync_fields & set(vals):
+            self._sync_automations()
+        return res
+
+    def unlink(self):
+        res = super().unlink()
+        self._sync_automations()
+        return res
+
+    @api.model
+    def _sync_automations(self):
+        """Make base_automation hold exactly one shared "on save" automation per model with record rules,
+        and one time automation per time rule; write only what changed (each write reloads the registry)."""
+        Automation = self.env["base.automation"].sudo().with_context(active_test=False)
+        rules = self.sudo().search([])  # active rules only
+        existing = Automation.search([("notify_shared", "=", True)])
+        keep = Automation.browse()
+        for model, model_rules in rules.filtered(lambda r: r.trigger in RECORD_TRIGGERS).grouped("model_id").items():
+            vals = self._shared_automation_vals(model, model_rules)
+            automation = existing.filtered(lambda a, m=model: a.model_id == m and not a.notify_rule_id)[:1]
+            keep |= self._upsert_automation(automation, vals)
+        for rule in rules.filtered(lambda r: r.trigger == "on_time"):
+            vals = {
+                "name": _("Notify rules: %s", rule.name),
+                "model_id": rule.model_id.id,
+                "trigger": "on_time",
+                "trg_date_id": rule.date_field_id.id,
+                "trg_date_range": rule.time_offset,
+                "trg_date_range_type": rule.time_unit,
+                "notify_rule_id": rule.id,
+                "trigger_field_ids": [],
+            }
+            automation = existing.filtered(lambda a, r=rule: a.notify_rule_id == r)[:1]
+            keep |= self._upsert_automation(automation, vals)
+        (existing - keep).unlink()
+
+    @api.model
+    def _shared_automation_vals(self, model, rules):
+        watched = self.env["ir.model.fields"]
+        watch_everything = False
+        for rule in rules:
+            if rule.trigger == "on_state_set":
+                watched |= rule.state_field_id
+            elif rule.trigger == "on_write":
+                watch_everything |= not rule.trigger_field_ids
+                watched |= rule.trigger_field_ids
+        only_create = all(rule.trigger == "on_create" for rule in rules)
+        return {
+            "name": _("Notify rules: %s", model.name),
+            "model_id": model.id,
+            "trigger": "on_create" if only_create else "on_create_or_write",
+            "trigger_field_ids": [(6, 0, [] if (watch_everything or only_create) else watched.ids)],
+            "notify_rule_id": False,
+        }
+
+    @api.model
+    def _upsert_automation(self, automation, vals):
+        if not automation:
+            automation = self.env["base.automation"].sudo().create(
+                dict(vals, notify_shared=True, filter_domain=False, filter_pre_domain=False)
+            )
+            self.env["ir.actions.server"].sudo().create(
+                {
+                    "name": vals["name"],
+                    "model_id": vals["model_id"],
+                    "state": "notify_rule",
+                    "usage": "base_automation",
+                    "base_automation_id": automation.id,
+                }
+            )
+            return automation
+        current = {
+            "name": automation.name,
+            "model_id": automation.model_id.id,
+            "trigger": automation.trigger,
+            "trigger_field_ids": [(6, 0, sorted(automation.trigger_field_ids.ids))],
+            "notify_rule_id": automation.notify_rule_id.id,
+            "trg_date_id": automation.trg_date_id.id,
+            "trg_date_range": automation.trg_date_range,
+            "trg_date_range_type": automation.trg_date_range_type,
+        }
+        wanted = dict(vals, trigger_field_ids=[(6, 0, sorted(vals["trigger_field_ids"][0][2]))]
+                      if vals["trigger_field_ids"] else [(6, 0, [])])
+        changed = {k: v for k, v in wanted.items() if current.get(k) != v}
+        if changed or not automation.active:
+            automation.write(dict(changed, active=True, filter_domain=False, filter_pre_domain=False))
+        return automation
+
+    # ---- matching (runs inside the business transaction: keep it cheap) ------------------------------
+    def _notify_match(self, records, old_values):
+        """Return the records on which this rule fires, evaluated in memory on the whole batch."""
+        self.ensure_one()
+        if self.trigger == "on_create":
+            matched = records if old_values is None else records.browse()
+        elif self.trigger == "on_write":
+            if old_values is None:
+                matched = records.browse()
+            elif not self.trigger_field_ids:
+                matched = records
+            else:
+                names = self.trigger_field_ids.mapped("name")
+                matched = records.filtered(
+                    lambda r: any(n in old_values.get(r.id, {}) and r[n] != old_values[r.id][n] for n in names)
+                )
+        elif self.trigger == "on_state_set":
+            name, value = self.state_field_id.name, self.state_value_id.value
+            matched = records.filtered(
+                lambda r: r[name] == value
+                and (old_values is None or (name in old_values.get(r.id, {}) and old_values[r.id][name] != value))
+            )
+        else:  # on_time: base_automation already selected the records
+            matched = records
+        if matched and self.filter_domain and self.filter_domain.strip() not in ("[]", ""):
+            matched = matched.filtered_domain(safe_eval.safe_eval(self.filter_domain, {"uid": self.env.uid}))
+        return matched
+
+    @api.model
+    def _notify_on_event(self, rules, records, old_values):
+        """Record the (rule, record) pairs to enqueue; the outbox rows are created once, at pre-commit."""
+        pending = None
+        for rule in rules:
+            matched = rule._notify_match(records, old_values)
+            if not matched:
+                continue
+            if pending is None:
+                pending = self._notify_pending()
+            pending.setdefault((rule.id, records._name), set()).update(matched.ids)
+
+    def _notify_pending(self):
+        data = self.env.cr.precommit.data
+        if PENDING_KEY not in data:
+            data[PENDING_KEY] = {}
+            env = self.env(su=True)
+            self.env.cr.precommit.add(lambda: env["notify.rule"]._notify_flush_pending())
+        return data[PENDING_KEY]
+
+    @api.model
+    def _notify_flush_pending(self):
+        pending = self.env.cr.precommit.data.pop(PENDING_KEY, {})
+        if not pending:
+            return
+        vals_list = []
+        for (rule_id, model_name), ids in pending.items():
+            rule = self.browse(rule_id).exists()
+            if not rule:
+                continue
+            records = self.env[model_name].browse(sorted(ids)).exists()
+            vals_list.extend(rule._prepare_message_vals(record) for record in records)
+        if vals_list:
+            self.env["notify.message"].create(vals_list)
+            self.env["notify.message"]._trigger_dispatch()
+            self.env.flush_all()  # pre-commit runs after the ORM flush: flush what we just created
+
+    # ---- rendering ------------------------------------------------------------------------------------
+    def _notify_render(self, record):
+        """Resolve recipient and variables for one record. Returns a dict; 'error' is set when unsendable."""
+        self.ensure_one()
+        result = {"recipient_raw": False, "recipient_e164": False, "recipient_provider": False,
+                  "variables": {}, "error": False}
+        raw, country = self._resolve_recipient(record)
+        result["recipient_raw"] = raw
+        errors = []
+        if not raw:
+            paths = " / ".join(p for p in (self.recipient_path, self.recipient_fallback_path) if p)
+            errors.append(_("No phone number on %(rec)s (looked in %(paths)s).", rec=record.display_name,
+                            paths=paths))
+        else:
+            try:
+                e164 = to_e164(raw, country)
+                iso2, national = split_e164(e164)
+                result.update(recipient_e164=e164, recipient_provider=f"{iso2} {national}")
+            except InvalidPhoneError as error:
+                errors.append(str(error))
+        for line in self.variable_ids:
+            try:
+                result["variables"][line.name] = line._render(record)
+            except RenderError as error:
+                errors.append(str(error))
+        result["error"] = "\n".join(errors) or False
+        return result
+
+    def _resolve_recipient(self, record):
+        """Return (raw number, default country code) from the recipient field, else the fallback."""
+        account_country = self.provider_account_id.default_country_id or self.env.company.country_id
+        for path in (self.recipient_path, self.recipient_fallback_path):
+            if not path:
+                continue
+            try:
+                holder, value = resolve_path(record, path)
+            except RenderError:
+                continue
+            if value:
+                country = getattr(holder, "country_id", False) or account_country
+                return str(value), country.code if country else None
+        return False, account_country.code if account_country else None
+
+    def _prepare_message_vals(self, record):
+        self.ensure_one()
+        rendered = self._notify_render(record)
+        vals = {
+            "provider_account_id": self.provider_account_id.id,
+            "channel": self.channel,
+            "rule_id": self.id,
+            "template_ref": self.template_ref,
+            "recipient_e164": rendered["recipient_e164"],
+            "recipient_provider": rendered["recipient_provider"],
+            "payload": rendered["variables"],
+            "res_model": record._name,
+            "res_id": record.id,
+            "next_attempt_at": fields.Datetime.now() + timedelta(minutes=self.delay_minutes),
+        }
+        if rendered["error"]:
+            vals.update(state="failed", last_error=rendered["error"])
+        return vals
+
+    # ---- buttons --------------------------------------------------------------------------------------
+    def action_preview(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "notify.rule.preview",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_rule_id": self.id},
+            "name": _("Preview"),
+        }
+
+    def action_view_messages(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("notify_rules.notify_message_action")
+        action["domain"] = [("rule_id", "=", self.id)]
+        return action
+
+

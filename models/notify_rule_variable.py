@@ -1,0 +1,55 @@
+from odoo import _, api, fields, models
+from odoo.exceptions import ValidationError
+
+from ..tools.field_path import RenderError, check_field_path, resolve_path, value_to_text
+
+
+class NotifyRuleVariable(models.Model):
+    """One template placeholder and where its value comes from."""
+
+    _name = "notify.rule.variable"
+    _description = "Notification rule variable"
+    _order = "sequence, id"
+
+    rule_id = fields.Many2one("notify.rule", required=True, ondelete="cascade", index=True)
+    sequence = fields.Integer(default=10)
+    name = fields.Char(string="Placeholder", required=True, help="The variable name the provider's template expects.")
+    source = fields.Selection(
+        [("field", "Field"), ("template", "Inline template")], required=True, default="field"
+    )
+    field_path = fields.Char(help="E.g. partner_id.name or amount_residual.")
+    template = fields.Char(string="Inline template", help="E.g. {{ object.name }} — {{ object.invoice_date }}")
+    required = fields.Boolean(default=True, help="An empty value stops the message with a clear error.")
+
+    _sql_constraints = [("name_rule_unique", "UNIQUE(rule_id, name)", "Each placeholder appears once per rule.")]
+
+    @api.constrains("source", "field_path", "template", "rule_id")
+    def _check_source(self):
+        for line in self:
+            model = self.env[line.rule_id.model_id.model]
+            if line.source == "field":
+                if not line.field_path:
+                    raise ValidationError(_("Variable %s: choose the field it comes from.", line.name))
+                error = check_field_path(model, line.field_path)
+                if error:
+                    raise ValidationError(_("Variable %(name)s: %(error)s", name=line.name, error=error))
+            elif not line.template:
+                raise ValidationError(_("Variable %s: write its inline template.", line.name))
+
+    def _render(self, record):
+        self.ensure_one()
+        if self.source == "field":
+            holder, value = resolve_path(record, self.field_path)
+            text = value_to_text(holder, self.field_path.split(".")[-1], value) if holder else ""
+        else:
+            try:
+                text = self.env["mail.render.mixin"]._render_template(
+                    self.template, record._name, record.ids, engine="inline_template"
+                )[record.id]
+            except Exception as error:  # noqa: BLE001 - any template error becomes a readable message
+                raise RenderError(_("Variable %(name)s: the template failed: %(error)s", name=self.name,
+                                    error=error)) from error
+        text = str(text or "").strip()
+        if not text and self.required:
+            raise RenderError(_("Variable %(name)s is empty on %(rec)s.", name=self.name, rec=record.display_name))
+        return text

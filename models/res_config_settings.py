@@ -1,0 +1,27 @@
+from odoo import fields, models
+
+
+class ResConfigSettings(models.TransientModel):
+    _inherit = "res.config.settings"
+
+    notify_dispatch_interval = fields.Integer(
+        string="Dispatch safety interval (minutes)",
+        config_parameter="notify_rules.dispatch_interval",
+        default=5,
+        help="Messages are sent right after the transaction that queued them; this interval only catches "
+        "retries and anything a crash left behind.",
+    )
+    notify_poll_interval = fields.Integer(
+        string="Status polling interval (minutes)", config_parameter="notify_rules.poll_interval", default=10
+    )
+
+    def set_values(self):
+        super().set_values()
+        crons = {
+            "notify_rules.ir_cron_notify_dispatch": self.notify_dispatch_interval,
+            "notify_rules.ir_cron_notify_poll_status": self.notify_poll_interval,
+        }
+        for xmlid, minutes in crons.items():
+            cron = self.env.ref(xmlid, raise_if_not_found=False)
+            if cron and minutes and minutes > 0:
+                cron.sudo().write({"interval_number": minutes, "interval_type": "minutes"})

@@ -1,0 +1,16 @@
+# Sourced by run.sh, test.sh and bench: loads the set-up's env file and writes an Odoo config for it.
+# shellcheck shell=bash
+ENV_FILE="$("$(dirname "${BASH_SOURCE[0]}")/setup.sh")"
+# shellcheck disable=SC1090
+source "$ENV_FILE"
+ODOO_CONF="$NOTIFY_CACHE/odoo.conf"
+cat > "$ODOO_CONF" <<CONF
+[options]
+addons_path = $ADDONS_PATH
+data_dir = $NOTIFY_CACHE/data
+db_host = False
+db_port = False
+list_db = True
+log_level = warn
+CONF
+ODOO_BIN=("$VENV/bin/python" "$ODOO_DIR/odoo-bin" -c "$ODOO_CONF")

@@ -1,0 +1,310 @@
+"""WAP client against the simulator over real loopback HTTP: no database, no mocked `requests`."""
+
+import base64
+import shutil
+import subprocess
+import time
+import unittest
+from datetime import datetime, timedelta, timezone
+
+import requests
+
+from ..clients import base, phone, signing, wap
+from ..clients.registry import get_client_class
+from .simulator import DEMO_API_KEY, DEMO_INVOICE_AUTOMATION, DEMO_OTP_AUTOMATION, DEMO_SECRET_B64, Simulator
+from .simulator.wap import seed_demo
+
+# Computed once with: printf %s 'demo-wap-key1759149614' \
+#   | openssl dgst -sha256 -mac HMAC -macopt hexkey:<hex of base64-decoded DEMO_SECRET_B64> -binary | base64
+DEMO_SIGNATURE_1759149614 = 'tx9WCitnuZROksn54dxNzNUI0CSzikW018v2e48Uj0I='
+
+
+def openssl_signature(api_key, secret_b64, timestamp):
+    hexkey = base64.b64decode(secret_b64).hex()
+    openssl = subprocess.run(
+        ['openssl', 'dgst', '-sha256', '-mac', 'HMAC', '-macopt', f'hexkey:{hexkey}', '-binary'],
+        input=f'{api_key}{timestamp}'.encode(), capture_output=True, check=True,
+    )
+    return base64.b64encode(openssl.stdout).decode()
+
+
+class TestWapSigning(unittest.TestCase):
+    def test_hard_coded_vector(self):
+        self.assertEqual(signing.wap_signature(DEMO_API_KEY, DEMO_SECRET_B64, 1759149614), DEMO_SIGNATURE_1759149614)
+
+    @unittest.skipUnless(shutil.which('openssl'), 'openssl command line not installed')
+    def test_matches_openssl(self):
+        # a secret with non-UTF-8 bytes: the key is the decoded bytes, not the base64 text
+        secret = base64.b64encode(bytes(range(256))[::7]).decode()
+        for api_key, secret_b64, timestamp in [(DEMO_API_KEY, DEMO_SECRET_B64, 1759149614), ('k-1', secret, 1)]:
+            self.assertEqual(
+                signing.wap_signature(api_key, secret_b64, timestamp), openssl_signature(api_key, secret_b64, timestamp)
+            )
+
+    def test_invalid_secret(self):
+        with self.assertRaisesRegex(ValueError, 'not valid base64'):
+            signing.wap_signature(DEMO_API_KEY, 'not base64!', 1)
+        self.assertTrue(signing.signatures_match('abc', 'abc'))
+        self.assertFalse(signing.signatures_match('abc', 'abd'))
+
+
+class TestPhone(unittest.TestCase):
+    def test_cameroon_spellings(self):
+        for raw in ['690000000', '6 90 00 00 00', '690.00.00.00', '690-000-000', '+237 690 000 000',
+                    '00237690000000', '+237690000000']:
+            with self.subTest(raw=raw):
+                self.assertEqual(phone.to_e164(raw, 'CM'), '+237690000000')
+        self.assertEqual(phone.split_e164('+237690000000'), ('CM', '690000000'))
+
+    def test_france(self):
+        self.assertEqual(phone.to_e164('06 12 34 56 78', 'FR'), '+33612345678')
+        self.assertEqual(phone.to_e164('+33 6 12 34 56 78', 'CM'), '+33612345678')
+        self.assertEqual(phone.split_e164('+33612345678'), ('FR', '612345678'))
+
+    def test_invalid(self):
+        with self.assertRaisesRegex(phone.InvalidPhoneError, r"'6 9' is not a valid phone number for Cameroon \(CM\)"):
+            phone.to_e164('6 9', 'CM')
+        with self.assertRaisesRegex(phone.InvalidPhoneError, 'no country code'):
+            phone.to_e164('690000000', None)
+        with self.assertRaises(phone.InvalidPhoneError):
+            phone.split_e164('+2376')
+
+    def test_empty(self):
+        for raw in ['', None, '  ']:
+            with self.assertRaisesRegex(phone.InvalidPhoneError, '^No phone number.$'):
+                phone.to_e164(raw, 'CM')
+
+
+class WapCase(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.sim = Simulator().start()
+        cls.addClassCleanup(cls.sim.stop)
+        seed_demo(cls.sim.wap)
+
+    def setUp(self):
+        self.sim.reset()
+        self.sim.wap.progress_seconds = (1, 2, 3)
+        self.client = self.make_client()
+
+    def make_client(self, secret=DEMO_SECRET_B64, **kwargs):
+        kwargs.setdefault('environment', 'sandbox')
+        client = wap.WapClient(self.sim.base_url('wap'), {'api_key': DEMO_API_KEY, 'api_secret': secret}, **kwargs)
+        self.addCleanup(client.close)
+        return client
+
+    @staticmethod
+    def otp(recipient='+237690000000', variables=None, template=DEMO_OTP_AUTOMATION, scheduled_at=None):
+        return base.OutboundMessage(
+            recipient_e164=recipient, template_ref=template, idempotency_key='nr-1', scheduled_at=scheduled_at,
+            variables={'code_otp': '123456'} if variables is None else variables,
+        )
+
+
+class TestWapSend(WapCase):
+    def test_registry(self):
+        self.assertIs(get_client_class('wap'), wap.WapClient)
+        with self.assertRaises(base.PermanentError):
+            get_client_class('nope')
+
+    def test_send_happy_path(self):
+        when = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
+        result = self.client.send(self.otp(scheduled_at=when))
+        (request,) = self.sim.wap.requests
+        self.assertEqual((request['method'], request['path'], request['query']), ('POST', '/automation/', {}))
+        self.assertEqual(request['json'], {
+            'reference': '1758796201', 'country': 'CM', 'recipient': '690000000',
+            'scheduled': '2030-01-02T03:04:05.678Z', 'variables': {'code_otp': '123456'},
+        })
+        self.assertEqual(request['headers']['x-api-key'], DEMO_API_KEY)
+        self.assertEqual(request['headers']['Content-Type'], 'application/json')
+        self.assertEqual(
+            request['headers']['X-API-Signature'],
+            signing.wap_signature(DEMO_API_KEY, DEMO_SECRET_B64, request['headers']['X-API-Timestamp']),
+        )
+        self.assertRegex(result.provider_ref, r'^WAP\d{12}\.[A-Z]\d{5}$')
+        self.assertIn(result.provider_ref, self.sim.wap.messages)
+        self.assertEqual((result.status, result.provider_status), ('sent', 'scheduled'))
+        self.assertEqual((result.cost, result.currency), (10.0, 'XAF'))
+        self.assertEqual(result.scheduled_at, when.replace(microsecond=678000))
+        self.assertEqual(result.raw['recipient'], '237690000000')
+        self.assertFalse(self.sim.wap.messages[result.provider_ref]['test'])
+
+    def test_send_now_and_french_number(self):
+        result = self.client.send(self.otp(recipient='+33612345678'))
+        sent = self.sim.wap.requests[0]['json']
+        self.assertEqual((sent['country'], sent['recipient']), ('FR', '612345678'))
+        self.assertRegex(sent['scheduled'], r'^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$')
+        self.assertLess(abs(result.scheduled_at - datetime.now(timezone.utc)), timedelta(seconds=5))
+
+    def test_test_mode(self):
+        client = self.make_client(environment='test')
+        result = client.send(self.otp())
+        self.assertEqual(self.sim.wap.requests[0]['query'], {'test': '1'})
+        self.assertTrue(self.sim.wap.messages[result.provider_ref]['test'])
+        client.get_status(result.provider_ref)
+        self.assertEqual(self.sim.wap.requests[1]['query'], {'test': '1'})
+
+    def test_bad_signature(self):
+        client = self.make_client(secret=base64.b64encode(b'wrong-secret').decode())
+        with self.assertRaises(base.PermanentError) as caught:
+            client.send(self.otp())
+        self.assertEqual(caught.exception.http_status, 401)
+        self.assertIn('refused the credentials', caught.exception.message)
+        self.assertEqual(self.sim.wap.sent_count(), 0)
+
+    def test_secret_not_base64(self):
+        with self.assertRaisesRegex(base.PermanentError, 'not valid base64'):
+            self.make_client(secret='%%%').send(self.otp())
+        self.assertEqual(self.sim.wap.requests, [])
+
+    def test_missing_variable(self):
+        with self.assertRaises(base.PermanentError) as caught:
+            self.client.send(self.otp(template=DEMO_INVOICE_AUTOMATION,
+                                      variables={'customer_name': 'Awa', 'invoice_number': 'INV/1', 'amount_due': ''}))
+        self.assertEqual(caught.exception.http_status, 400)
+        self.assertEqual(caught.exception.message, 'WAP refused the request: missing_variable_amount_due')
+
+    def test_unknown_automation(self):
+        self.sim.wap.add_automation('42', variables=[], active=False)
+        for template in ('999', '42'):
+            with self.assertRaises(base.PermanentError) as caught:
+                self.client.send(self.otp(template=template))
+            self.assertEqual(caught.exception.message, f'WAP automation {template} not found or inactive.')
+
+    def test_invalid_recipient_is_refused_before_sending(self):
+        with self.assertRaisesRegex(base.PermanentError, 'not a valid international'):
+            self.client.send(self.otp(recipient='+2376'))
+        self.assertEqual(self.sim.wap.requests, [])
+
+    def test_rate_limited(self):
+        self.sim.wap.fail_next('429', retry_after=7)
+        with self.assertRaises(base.RetryableError) as caught:
+            self.client.send(self.otp())
+        self.assertEqual((caught.exception.http_status, caught.exception.retry_after), (429, 7.0))
+
+    def test_real_rate_limit(self):
+        self.sim.wap.rate_limit_per_minute = 2
+        self.addCleanup(setattr, self.sim.wap, 'rate_limit_per_minute', 100)
+        self.client.send(self.otp())
+        self.client.send(self.otp())
+        with self.assertRaises(base.RetryableError) as caught:
+            self.client.send(self.otp())
+        self.assertGreaterEqual(caught.exception.retry_after, 1)
+        self.assertEqual(self.sim.wap.sent_count(), 2)
+
+    def test_server_errors(self):
+        for kind in ('500', '502'):
+            self.sim.wap.fail_next(kind)
+            with self.assertRaises(base.RetryableError) as caught:
+                self.client.send(self.otp())
+            self.assertEqual(caught.exception.http_status, int(kind))
+        self.assertEqual(self.sim.wap.sent_count(), 0)
+        self.assertEqual([r['response_status'] for r in self.sim.wap.requests], [500, 502])
+
+    def test_malformed(self):
+        self.sim.wap.fail_next('malformed')
+        with self.assertRaises(base.OutcomeUnknownError):
+            self.client.send(self.otp())
+
+    def test_timeout_after_accepting(self):
+        self.sim.wap.fail_next('timeout_after', delay=1.5)
+        client = self.make_client(timeout=0.5)
+        with self.assertRaises(base.OutcomeUnknownError):
+            client.send(self.otp())
+        self.assertEqual(self.sim.wap.sent_count(), 1)  # the provider did accept it
+
+    def test_timeout_on_status_is_retryable(self):
+        reference = self.client.send(self.otp()).provider_ref
+        self.sim.wap.fail_next('timeout_before', delay=1.5)
+        with self.assertRaises(base.RetryableError):
+            self.make_client(timeout=0.5).get_status(reference)
+
+    def test_connection_refused(self):
+        client = wap.WapClient('http://127.0.0.1:9', {'api_key': 'k', 'api_secret': DEMO_SECRET_B64},
+                               environment='sandbox', timeout=2)
+        self.addCleanup(client.close)
+        with self.assertRaises(base.RetryableError):
+            client.send(self.otp())
+
+
+class TestWapStatus(WapCase):
+    def test_progression(self):
+        self.sim.wap.progress_seconds = None  # only advance() moves messages
+        reference = self.client.send(self.otp()).provider_ref
+        self.assertEqual(self.client.get_status(reference).provider_status, 'scheduled')
+        for provider_status, state in [('sent', 'sent'), ('delivered', 'delivered'), ('read', 'read')]:
+            self.sim.wap.advance(reference, provider_status)
+            result = self.client.get_status(reference)
+            self.assertEqual((result.status, result.provider_status, result.error), (state, provider_status, None))
+        self.assertEqual(self.sim.wap.requests[-1]['path'], f'/automation/{reference}')
+
+    def test_failed_delivery(self):
+        self.sim.wap.progress_seconds = None
+        reference = self.client.send(self.otp()).provider_ref
+        self.sim.wap.fail_delivery(reference)
+        self.sim.wap.advance_all('delivered')
+        result = self.client.get_status(reference)
+        self.assertEqual((result.status, result.provider_status), ('failed', 'failed'))
+        self.assertTrue(result.error)
+
+    def test_time_progression(self):
+        self.sim.wap.progress_seconds = (0, 0, 0)
+        reference = self.client.send(self.otp()).provider_ref
+        self.assertEqual(self.client.get_status(reference).status, 'read')
+
+    def test_unknown_reference(self):
+        with self.assertRaises(base.PermanentError) as caught:
+            self.client.get_status('WAP000000000000.X00000')
+        self.assertEqual(caught.exception.http_status, 404)
+
+    def test_status_mapping(self):
+        self.assertEqual(wap.normalize_status('Seen'), 'read')
+        self.assertEqual(wap.normalize_status('undelivered'), 'failed')
+        self.assertEqual(wap.normalize_status('something_new'), 'sent')
+
+
+class TestWapConnection(WapCase):
+    def test_ok(self):
+        self.assertEqual(self.client.test_connection(), 'Connection OK: WAP accepted the credentials.')
+
+    def test_bad_credentials(self):
+        with self.assertRaisesRegex(base.PermanentError, 'refused the credentials'):
+            self.make_client(secret=base64.b64encode(b'nope').decode()).test_connection()
+
+
+class TestWapSimulatorContract(WapCase):
+    """The simulator refuses what the real provider would refuse (raw signed requests, no client)."""
+
+    def post(self, payload, timestamp=None, api_key=DEMO_API_KEY):
+        timestamp = int(time.time()) if timestamp is None else timestamp
+        headers = {'X-Api-Key': api_key, 'X-Api-Timestamp': str(timestamp),
+                   'X-Api-Signature': signing.wap_signature(api_key, DEMO_SECRET_B64, timestamp)}
+        response = requests.post(self.sim.base_url('wap') + '/automation', json=payload, headers=headers, timeout=5)
+        return response.status_code, response.json()['message']
+
+    def test_contract(self):
+        good = {'reference': 1758796201, 'country': 'CM', 'recipient': '690000000',
+                'scheduled': '2025-09-29T12:40:14.590Z', 'variables': {'code_otp': '123456'}}
+        self.assertEqual(self.post(good), (200, 'message_queued_successfully'))  # the guide's own example
+        cases = [
+            ({'recipient': '+237690000000'}, 'invalid_recipient'),
+            ({'recipient': '237690000000'}, 'invalid_recipient'),
+            ({'recipient': '00237690000000'}, 'invalid_recipient'),
+            ({'recipient': '6900'}, 'invalid_recipient'),
+            ({'country': 'FR', 'recipient': '0612345678'}, 'invalid_recipient'),
+            ({'country': 'XX'}, 'invalid_country'),
+            ({'scheduled': '2025-09-29T12:40:14Z'}, 'invalid_scheduled'),
+            ({'scheduled': '2025-09-29T12:40:14.5900Z'}, 'invalid_scheduled'),
+            ({'variables': ['123456']}, 'invalid_variables'),
+            ({'variables': {}}, 'missing_variable_code_otp'),
+            ({'country': None}, 'missing_field_country'),
+        ]
+        for change, reason in cases:
+            with self.subTest(reason=reason, change=change):
+                self.assertEqual(self.post({**good, **change}), (400, reason))
+        self.assertEqual(self.post({**good, 'country': 'FR', 'recipient': '612345678'})[0], 200)
+        self.assertEqual(self.post(good, timestamp=int(time.time()) - 301), (401, 'invalid_timestamp'))
+        self.assertEqual(self.post(good, api_key='someone-else'), (401, 'invalid_api_key'))
+        self.assertEqual(self.sim.wap.sent_count(), 2)

@@ -1,0 +1,1 @@
+from . import notify_rule_preview
