@@ -161,6 +161,7 @@ class NotifyMessage(models.Model):
         """
         cr = self.env.cr
         now = fields.Datetime.now()
+        self.env.flush_all()  # raw SQL below must see pending ORM writes
         cr.execute("SELECT throttled_until FROM notify_provider_account WHERE id = %s FOR UPDATE", [account.id])
         throttled_until = cr.fetchone()[0]
         if throttled_until and throttled_until > now:

@@ -4,6 +4,7 @@ ENV_FILE="$("$(dirname "${BASH_SOURCE[0]}")/setup.sh")"
 # shellcheck disable=SC1090
 source "$ENV_FILE"
 ODOO_CONF="$NOTIFY_CACHE/odoo.conf"
+export PYTHONPATH="$ODOO_DIR${PYTHONPATH:+:$PYTHONPATH}"
 cat > "$ODOO_CONF" <<CONF
 [options]
 addons_path = $ADDONS_PATH

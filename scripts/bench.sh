@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# make bench: posting cost of notify rules vs Odoo's own automation rules (see bench/README.md).
+# Creates the database nr_bench once (notify_rules installed, no demo data) and reuses it; upgrades the
+# module there when the addon's code changed since the last bench. Arguments go to bench/bench_rules.py
+# (e.g. `bash scripts/bench.sh --invoices 50 --repeat 1`).
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_DIR="$(cd "$HERE/.." && pwd)"
+# shellcheck source=scripts/odoo_conf.sh
+source "$HERE/odoo_conf.sh"
+DB="${NOTIFY_BENCH_DB:-nr_bench}"
+case "$DB" in
+  nr_bench*) ;;
+  *) echo "bench: refusing to use database '$DB' (its name must start with nr_bench)" >&2; exit 2 ;;
+esac
+
+# Fingerprint of the installed code: a change means the cached database needs `-u notify_rules`.
+stamp_file="$NOTIFY_CACHE/$DB.stamp"
+stamp="$(cd "$REPO_DIR" && find . -path ./bench -prune -o -path ./tests -prune -o -path ./.git -prune \
+  -o -type f \( -name '*.py' -o -name '*.xml' -o -name '*.csv' \) -print | LC_ALL=C sort | xargs sha1sum | sha1sum | cut -c1-16)"
+
+installed() {
+  psql -d "$DB" -Atc "select 1 from ir_module_module where name='notify_rules' and state='installed'" 2>/dev/null | grep -q 1
+}
+
+if ! installed; then
+  echo "[bench] creating database $DB with notify_rules (a few minutes, once)" >&2
+  dropdb --if-exists "$DB"
+  "${ODOO_BIN[@]}" -d "$DB" -i notify_rules --without-demo=all --stop-after-init --log-level=warn
+  installed || { echo "bench: notify_rules did not install in $DB" >&2; exit 1; }
+  echo "$stamp" > "$stamp_file"
+elif [ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp" ]; then
+  echo "[bench] the addon changed since the last bench: upgrading notify_rules in $DB" >&2
+  "${ODOO_BIN[@]}" -d "$DB" -u notify_rules --stop-after-init --log-level=warn
+  echo "$stamp" > "$stamp_file"
+fi
+
+cd "$REPO_DIR"
+exec "$VENV/bin/python" bench/bench_rules.py --db "$DB" --config "$ODOO_CONF" "$@"

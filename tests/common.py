@@ -1,0 +1,101 @@
+"""Shared set-up: a provider simulator on loopback and a WAP account pointing at it."""
+
+from urllib.parse import urlparse
+
+from odoo.tests import TransactionCase
+from odoo.tests.common import _super_send
+
+from .simulator import Simulator
+from .simulator.wap import DEMO_API_KEY, DEMO_INVOICE_AUTOMATION, DEMO_SECRET_B64, seed_demo
+
+PARTNER_TEMPLATE = "tpl-partner-welcome"
+
+
+class NotifySimulatorMixin:
+    """Starts one simulator per test class; each test starts with an empty request log."""
+
+    @classmethod
+    def start_simulator(cls):
+        cls.simulator = Simulator().start()
+        cls.addClassCleanup(cls.simulator.stop)
+        cls.wap_sim = cls.simulator.wap
+        cls.wap_sim.progress_seconds = None  # statuses move only when a test says so
+        seed_demo(cls.wap_sim)
+        cls.wap_sim.add_automation(PARTNER_TEMPLATE, variables=["customer_name"])
+
+    @classmethod
+    def create_wap_account(cls, env, **values):
+        return env["notify.provider.account"].create(
+            dict(
+                {
+                    "name": "WAP test",
+                    "provider": "wap",
+                    "environment": "sandbox",
+                    "base_url": cls.simulator.base_url("wap"),
+                    "wap_api_key": DEMO_API_KEY,
+                    "wap_api_secret": DEMO_SECRET_B64,
+                    "default_country_id": env.ref("base.cm").id,
+                    "timeout": 5,
+                },
+                **values,
+            )
+        )
+
+    @classmethod
+    def _request_handler(cls, session, request, **kwargs):
+        """Odoo's tests raise every timeout below 10 s to 10 s; keep ours real for the loopback simulator
+        (timeout tests would otherwise take 10 s each). Anything else still goes through Odoo's blocker."""
+        if urlparse(request.url).hostname == "127.0.0.1":
+            return _super_send(session, request, **kwargs)
+        return super()._request_handler(session, request, **kwargs)
+
+    def setUp(self):
+        super().setUp()
+        self.wap_sim.reset()
+
+    def accepted_posts(self):
+        return [r for r in self.wap_sim.requests if r["method"] == "POST" and r["response_status"] == 200]
+
+
+class NotifyCase(NotifySimulatorMixin, TransactionCase):
+    """A partner-creation rule on res.partner: the cheapest record event to drive the whole chain."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.start_simulator()
+        cls.account = cls.create_wap_account(cls.env)
+        cls.rule = cls.env["notify.rule"].create(
+            {
+                "name": "Welcome",
+                "model_id": cls.env.ref("base.model_res_partner").id,
+                "trigger": "on_create",
+                "filter_domain": "[('ref', '=', 'notify-test')]",
+                "provider_account_id": cls.account.id,
+                "template_ref": PARTNER_TEMPLATE,
+                "recipient_path": "mobile",
+                "recipient_fallback_path": "phone",
+                "variable_ids": [(0, 0, {"name": "customer_name", "field_path": "name"})],
+            }
+        )
+
+    def make_partner(self, name="Aïcha Ngono", mobile="6 90 00 00 01", **values):
+        partner = self.env["res.partner"].create(
+            dict({"name": name, "mobile": mobile, "ref": "notify-test",
+                  "country_id": self.env.ref("base.cm").id}, **values)
+        )
+        self.env.cr.flush()  # runs the pre-commit hook that creates the outbox rows
+        return partner
+
+    def messages_of(self, record):
+        return self.env["notify.message"].search([("res_model", "=", record._name), ("res_id", "=", record.id)])
+
+    def dispatch(self):
+        self.env["notify.message"]._cron_dispatch()
+
+    def make_due(self, messages):
+        messages.write({"next_attempt_at": "2000-01-01 00:00:00"})
+        self.account.throttled_until = False
+
+
+__all__ = ["DEMO_INVOICE_AUTOMATION", "NotifyCase", "NotifySimulatorMixin", "PARTNER_TEMPLATE"]

@@ -1,0 +1,208 @@
+"""Outbox and dispatcher against the WAP simulator: happy path, bad input, provider faults."""
+
+from datetime import timedelta
+
+from freezegun import freeze_time
+
+from odoo import fields
+from odoo.exceptions import UserError
+
+from .common import PARTNER_TEMPLATE, NotifyCase
+
+
+class TestDispatch(NotifyCase):
+    def test_partner_created_message_sent_and_logged(self):
+        partner = self.make_partner()
+        message = self.messages_of(partner)
+        self.assertEqual(len(message), 1)
+        self.assertEqual(message.state, "queued")
+        self.assertEqual(message.recipient_e164, "+237690000001")
+        self.assertEqual(message.recipient_provider, "CM 690000001")
+        self.assertEqual(message.payload, {"customer_name": "Aïcha Ngono"})
+        self.assertFalse(self.wap_sim.requests, "the business transaction must not call the provider")
+
+        self.dispatch()
+        self.assertEqual(message.state, "sent")
+        self.assertTrue(message.provider_ref.startswith("WAP"))
+        self.assertEqual((message.cost, message.currency), (10.0, "XAF"))
+        [request] = self.wap_sim.requests
+        self.assertEqual(request["json"]["reference"], PARTNER_TEMPLATE)
+        self.assertEqual(request["json"]["recipient"], "690000001")
+        self.assertEqual(request["json"]["country"], "CM")
+        self.assertEqual(request["json"]["variables"], {"customer_name": "Aïcha Ngono"})
+        self.assertIn("sent to +237690000001", partner.message_ids[0].body)
+
+    def test_not_matching_domain_enqueues_nothing(self):
+        self.make_partner(ref="other")
+        self.assertFalse(self.env["notify.message"].search([("rule_id", "=", self.rule.id)]))
+
+    def test_missing_phone_fails_clearly_and_is_kept(self):
+        partner = self.make_partner(mobile=False)
+        message = self.messages_of(partner)
+        self.assertEqual(message.state, "failed")
+        self.assertIn("No phone number", message.last_error)
+        self.dispatch()
+        self.assertFalse(self.wap_sim.requests)
+
+    def test_invalid_phone_fails_clearly(self):
+        partner = self.make_partner(mobile="12")
+        message = self.messages_of(partner)
+        self.assertEqual(message.state, "failed")
+        self.assertIn("'12'", message.last_error)
+        with self.assertRaises(UserError):
+            message.action_retry()
+
+    def test_fallback_field_used_when_mobile_empty(self):
+        partner = self.make_partner(mobile=False, phone="+237 677 12 34 56")
+        self.assertEqual(self.messages_of(partner).recipient_e164, "+237677123456")
+
+    def test_server_error_then_success_sent_exactly_once(self):
+        partner = self.make_partner()
+        message = self.messages_of(partner)
+        self.wap_sim.fail_next("500")
+        self.dispatch()
+        self.assertEqual(message.state, "queued")
+        self.assertIn("Temporary failure", message.last_error)
+        self.assertGreater(message.next_attempt_at, fields.Datetime.now())
+        self.dispatch()  # not due yet: nothing sent
+        self.assertEqual(len(self.wap_sim.requests), 1)
+        self.make_due(message)
+        self.dispatch()
+        self.assertEqual(message.state, "sent")
+        self.assertEqual(message.attempts, 2)
+        self.assertEqual(len(self.accepted_posts()), 1)
+        self.assertEqual(self.wap_sim.sent_count(), 1)
+
+    def test_backoff_grows_exponentially(self):
+        partner = self.make_partner()
+        message = self.messages_of(partner)
+        delays = []
+        for _attempt in range(3):
+            self.wap_sim.fail_next("502")
+            start = fields.Datetime.now()
+            self.dispatch()
+            delays.append((message.next_attempt_at - start).total_seconds())
+            self.make_due(message)
+        # base 30 s doubled each attempt, with jitter in [0.5, 1.5]
+        self.assertTrue(14 <= delays[0] <= 46, delays)
+        self.assertTrue(29 <= delays[1] <= 91, delays)
+        self.assertTrue(59 <= delays[2] <= 181, delays)
+
+    def test_rate_limited_by_provider_waits_as_told(self):
+        partner = self.make_partner()
+        message = self.messages_of(partner)
+        self.wap_sim.fail_next("429", retry_after=120)
+        before = fields.Datetime.now()
+        self.dispatch()
+        self.assertEqual(message.state, "queued")
+        wait = (message.next_attempt_at - before).total_seconds()
+        self.assertTrue(119 <= wait <= 122, wait)
+        self.assertTrue(self.account.throttled_until)
+        other = self.messages_of(self.make_partner(name="Other", mobile="690000002"))
+        self.dispatch()
+        self.assertEqual(other.state, "queued", "the account is throttled: nothing else goes out")
+        self.assertEqual(len(self.wap_sim.requests), 1)
+        with freeze_time(fields.Datetime.now() + timedelta(seconds=125)):
+            self.dispatch()
+        self.assertEqual((message.state, other.state), ("sent", "sent"))
+
+    def test_permanent_error_carries_provider_message(self):
+        self.wap_sim.add_automation(PARTNER_TEMPLATE, variables=["customer_name", "city"])
+        self.addCleanup(self.wap_sim.add_automation, PARTNER_TEMPLATE, variables=["customer_name"])
+        message = self.messages_of(self.make_partner())
+        self.dispatch()
+        self.assertEqual(message.state, "failed")
+        self.assertIn("missing_variable_city", message.last_error)
+        self.assertEqual(len(self.wap_sim.requests), 1, "a 4xx is not retried")
+
+    def test_gives_up_after_max_attempts(self):
+        self.account.max_attempts = 2
+        message = self.messages_of(self.make_partner())
+        self.wap_sim.fail_next("500", count=2)
+        self.dispatch()
+        self.make_due(message)
+        self.dispatch()
+        self.assertEqual(message.state, "failed")
+        self.assertIn("Gave up after 2 attempts", message.last_error)
+
+    def test_timeout_after_send_is_outcome_unknown_never_resent(self):
+        self.account.timeout = 0.5
+        message = self.messages_of(self.make_partner())
+        self.wap_sim.fail_next("timeout_after", delay=1.5)
+        self.dispatch()
+        self.assertEqual(message.state, "unknown")
+        self.assertEqual(self.wap_sim.sent_count(), 1, "the provider did accept it")
+        self.dispatch()
+        self.assertEqual(self.wap_sim.sent_count(), 1, "never re-sent by itself")
+        message.action_retry()  # a person decided it did not arrive
+        self.dispatch()
+        self.assertEqual((message.state, self.wap_sim.sent_count()), ("sent", 2))
+
+    def test_malformed_answer_is_outcome_unknown(self):
+        message = self.messages_of(self.make_partner())
+        self.wap_sim.fail_next("malformed")
+        self.dispatch()
+        self.assertEqual(message.state, "unknown")
+
+    def test_account_rate_limit_respected(self):
+        self.account.rate_limit_per_minute = 3
+        messages = self.env["notify.message"]
+        for index in range(5):
+            messages |= self.messages_of(self.make_partner(name=f"P{index}", mobile=f"69000001{index}"))
+        self.dispatch()
+        self.assertEqual(len(self.wap_sim.requests), 3)
+        self.assertEqual(sorted(messages.mapped("state")), ["queued", "queued", "sent", "sent", "sent"])
+        with freeze_time(fields.Datetime.now() + timedelta(seconds=62)):
+            self.dispatch()
+        self.assertEqual(set(messages.mapped("state")), {"sent"})
+
+    def test_polling_moves_to_delivered_then_read(self):
+        partner = self.make_partner()
+        message = self.messages_of(partner)
+        self.dispatch()
+        self.env["notify.message"]._cron_poll_status()
+        self.assertEqual(message.state, "sent")
+        self.wap_sim.advance(message.provider_ref, "delivered")
+        self.env["notify.message"]._cron_poll_status()
+        self.assertEqual(message.state, "delivered")
+        self.assertIn("Delivered", partner.message_ids[0].body)
+        self.wap_sim.advance(message.provider_ref, "read")
+        self.env["notify.message"]._cron_poll_status()
+        self.assertEqual(message.state, "read")
+
+    def test_polling_reports_delivery_failure(self):
+        message = self.messages_of(self.make_partner())
+        self.dispatch()
+        self.wap_sim.advance(message.provider_ref, "failed")
+        self.env["notify.message"]._cron_poll_status()
+        self.assertEqual(message.state, "failed")
+
+    def test_cancel_and_retry_buttons(self):
+        message = self.messages_of(self.make_partner())
+        message.action_cancel()
+        self.dispatch()
+        self.assertEqual((message.state, len(self.wap_sim.requests)), ("cancelled", 0))
+        message.action_retry()
+        self.dispatch()
+        self.assertEqual(message.state, "sent")
+        with self.assertRaises(UserError):
+            message.action_cancel()
+
+    def test_delay_postpones_sending(self):
+        self.rule.delay_minutes = 30
+        message = self.messages_of(self.make_partner())
+        self.dispatch()
+        self.assertEqual((message.state, len(self.wap_sim.requests)), ("queued", 0))
+        with freeze_time(fields.Datetime.now() + timedelta(minutes=31)):
+            self.dispatch()
+        self.assertEqual(message.state, "sent")
+
+    def test_test_connection_button(self):
+        result = self.account.action_test_connection()
+        self.assertEqual(result["params"]["type"], "success", result)
+        self.account.wap_api_secret = "d3Jvbmc="  # valid base64, wrong secret
+        result = self.account.action_test_connection()
+        self.assertEqual(result["params"]["type"], "danger")
+        self.assertIn("credentials", result["params"]["message"])
+
+

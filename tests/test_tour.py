@@ -1,0 +1,86 @@
+"""End-to-end UI check in headless Chromium: create a rule through the web client, then preview it.
+
+The tour (static/tests/tours/notify_rule_tour.js) opens Notifications > Rules as admin, creates an
+"On creation" rule on Contact with the account created here, saves it, opens "Preview", selects the
+contact created here and checks the dialog shows '+237690000002' and 'CM 690000002'.
+"""
+
+from odoo.tests import HttpCase, tagged
+
+ACCOUNT_NAME = "Tour WAP account"
+PARTNER_NAME = "Tour Preview Contact"
+RULE_NAME = "Tour: welcome contact"
+
+
+@tagged("post_install", "-at_install")
+class TestNotifyRuleTour(HttpCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cameroon = cls.env.ref("base.cm")
+        cls.account = cls.env["notify.provider.account"].create(
+            {
+                "name": ACCOUNT_NAME,
+                "provider": "wap",
+                "environment": "sandbox",
+                "base_url": "http://127.0.0.1:9/wap",  # discard port: nothing is sent by this test
+                "wap_api_key": "k",
+                "wap_api_secret": "c2VjcmV0",
+                "company_id": cls.env.company.id,
+                "default_country_id": cameroon.id,
+            }
+        )
+        cls.partner = cls.env["res.partner"].create(
+            {"name": PARTNER_NAME, "mobile": "6 90 00 00 02", "country_id": cameroon.id}
+        )
+
+    def test_create_rule_and_preview(self):
+        self.assertFalse(self.env["notify.rule"].search([("name", "=", RULE_NAME)]))
+        self.start_tour("/odoo", "notify_rules_rule_preview_tour", login="admin")
+
+        rule = self.env["notify.rule"].search([("name", "=", RULE_NAME)])
+        self.assertEqual(len(rule), 1, "the tour must have created exactly one rule")
+        self.assertRecordValues(
+            rule,
+            [
+                {
+                    "model_name": "res.partner",
+                    "trigger": "on_create",
+                    "provider_account_id": self.account.id,
+                    "channel": "whatsapp",
+                    "template_ref": "tpl-partner-welcome",
+                    "recipient_path": "mobile",
+                    "recipient_fallback_path": "phone",
+                    "company_id": self.env.company.id,
+                    "active": True,
+                }
+            ],
+        )
+        self.assertEqual(
+            [(v.name, v.source, v.field_path, v.required) for v in rule.variable_ids],
+            [("customer_name", "field", "name", True)],
+        )
+
+        # The rule rides on the shared "on save" automation of its model, created when it was saved.
+        automation = rule.automation_id
+        self.assertTrue(automation, "saving the rule must create the shared base.automation of res.partner")
+        self.assertRecordValues(
+            automation,
+            [
+                {
+                    "model_name": "res.partner",
+                    "trigger": "on_create",
+                    "notify_shared": True,
+                    "notify_rule_id": False,
+                    "active": True,
+                }
+            ],
+        )
+        self.assertEqual(automation.action_server_ids.mapped("state"), ["notify_rule"])
+
+        # What the dialog showed is what the rule renders (the tour checked the same values on screen).
+        rendered = rule._notify_render(self.partner)
+        self.assertEqual(
+            (rendered["recipient_e164"], rendered["recipient_provider"], rendered["variables"], rendered["error"]),
+            ("+237690000002", "CM 690000002", {"customer_name": PARTNER_NAME}, False),
+        )
