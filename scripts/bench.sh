@@ -36,4 +36,5 @@ elif [ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp" ]; then
 fi
 
 cd "$REPO_DIR"
+case ":${PYTHONPATH:-}:" in *":$ODOO_DIR:"*) ;; *) export PYTHONPATH="$ODOO_DIR${PYTHONPATH:+:$PYTHONPATH}" ;; esac
 exec "$VENV/bin/python" bench/bench_rules.py --db "$DB" --config "$ODOO_CONF" "$@"

@@ -1,0 +1,493 @@
+#!/usr/bin/env python3
+"""Posting cost of notify rules next to Odoo's own automation rules, measured in the same run.
+
+Run through ``make bench`` (scripts/bench.sh), which creates/reuses the database ``nr_bench``::
+
+    bash scripts/bench.sh [--invoices 500] [--repeat 3] [--profile notify_5]
+
+For every scenario (baseline, odoo_noop, odoo_write, notify_5) it times posting N draft single-line
+customer invoices, (a) one transaction per invoice and (b) all N in ONE transaction, interleaving the
+scenarios within each repeat and reporting medians. Only ``action_post`` and the commit are timed (the
+commit runs our pre-commit hook, which creates the outbox rows). See bench/README.md.
+"""
+
+import argparse
+import cProfile
+import datetime
+import gc
+import io
+import os
+import platform
+import pstats
+import statistics
+import subprocess
+import sys
+import time
+
+import odoo
+from odoo import SUPERUSER_ID, api
+from odoo.modules.registry import Registry
+
+COMPANY_NAME = "NR Bench Company"
+PARTNER_REF = "nr-bench-customer"
+ACCOUNT_NAME = "NR Bench WAP"
+AUTOMATION_PREFIX = "NR bench"
+MOBILE = "+237690000001"
+N_RULES = 5
+SCENARIOS = ("baseline", "odoo_noop", "odoo_write", "notify_5")
+LINEARITY_SCENARIOS = ("baseline", "odoo_noop", "notify_5")
+PER_TX, ONE_TX, ONE_TX_HALF = "per-transaction", "one-transaction", "one-transaction-half"
+TARGET = 1.10
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# filter_domain of the 5 notify rules (all match every bench invoice, so each post makes 5 messages)
+NOTIFY_DOMAINS = [
+    '[("move_type", "=", "out_invoice")]',
+    '[("amount_total", ">", 0)]',
+    '[("partner_id.mobile", "!=", False)]',
+    '[("move_type", "=", "out_invoice"), ("amount_total", ">", 0)]',
+    '[("move_type", "=", "out_invoice")]',
+]
+NOTIFY_VARIABLES = [("customer", "partner_id.name"), ("invoice", "name"), ("amount", "amount_residual")]
+
+
+def log(message):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# ---- registry changes --------------------------------------------------------------------------------
+#
+# base.automation's create/write(active)/unlink call ``_update_registry()``, which immediately runs
+# ``_unregister_hook()`` + ``_register_hook()`` on THIS process's registry (re-reading the automations
+# through the same cursor), then sets ``registry.registry_invalidated`` so that, at the end of a request,
+# ``Registry.manage_changes()`` calls ``signal_changes()`` (bumps ``base_registry_signaling`` for other
+# workers) or, if the transaction failed, ``reset_changes()`` (rebuilds the models from the database, so
+# the patches of a rolled-back change disappear). So in a single script process the patched
+# create/write/_compute_field_value of account.move are already current once the toggle commits; we only
+# have to do what the HTTP/cron layer does: wrap each toggle in ``registry.manage_changes()``. No registry
+# reload or subprocess is needed. ``check_patches`` verifies the outcome before each measurement.
+
+def toggle(registry, func):
+    with registry.manage_changes(), registry.cursor() as cr:
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        func(env)
+        cr.commit()
+
+
+def check_patches(registry, expect_patched):
+    move_class = registry["account.move"]
+    patched = sorted(name for name in ("create", "write", "_compute_field_value")
+                     if hasattr(vars(move_class).get(name), "origin"))
+    if bool(patched) != expect_patched:
+        raise RuntimeError(f"account.move patches are {patched or 'absent'}, expected "
+                           f"{'present' if expect_patched else 'absent'}: the registry is out of date")
+    return patched
+
+
+# ---- fixtures (created once, reused across runs) ------------------------------------------------------
+
+def prepare(registry):
+    """Company with the generic chart, partner, WAP sandbox account, 10 archived Odoo automations."""
+    with registry.manage_changes(), registry.cursor() as cr:
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        cm = env.ref("base.cm")
+        company = env["res.company"].search([("name", "=", COMPANY_NAME)], limit=1)
+        if not company:
+            log(f"creating company {COMPANY_NAME!r} with the generic chart of accounts")
+            company = env["res.company"].create({"name": COMPANY_NAME, "country_id": cm.id})
+        if not company.chart_template:
+            env["account.chart.template"].try_loading("generic_coa", company, install_demo=False)
+        admin = env.ref("base.user_admin")
+        if company not in admin.company_ids:
+            admin.write({"company_ids": [(4, company.id)]})
+        partner = env["res.partner"].search([("ref", "=", PARTNER_REF)], limit=1)
+        if not partner:
+            partner = env["res.partner"].create(
+                {"name": "Bench Customer", "ref": PARTNER_REF, "mobile": MOBILE, "country_id": cm.id}
+            )
+        account = env["notify.provider.account"].search(
+            [("name", "=", ACCOUNT_NAME), ("company_id", "=", company.id)], limit=1
+        )
+        if not account:
+            account = env["notify.provider.account"].create(
+                {
+                    "name": ACCOUNT_NAME,
+                    "provider": "wap",
+                    "environment": "sandbox",
+                    "base_url": "http://127.0.0.1:9/wap",
+                    "wap_api_key": "k",
+                    "wap_api_secret": "c2VjcmV0",
+                    "company_id": company.id,
+                    "default_country_id": cm.id,
+                }
+            )
+        move_model = env.ref("account.model_account_move")
+        state_field = env.ref("account.field_account_move__state")
+        posted = env["ir.model.fields.selection"].search(
+            [("field_id", "=", state_field.id), ("value", "=", "posted")], limit=1
+        )
+        Automation = env["base.automation"].with_context(active_test=False)
+        automations = {}
+        for kind in ("odoo_noop", "odoo_write"):
+            found = Automation.search([("name", "=like", f"{AUTOMATION_PREFIX} {kind} #%")])
+            if len(found) != N_RULES:
+                found.unlink()
+                if kind == "odoo_noop":
+                    action = {"state": "code", "code": "pass"}
+                else:  # "Update record": write one harmless stored char field
+                    action = {"state": "object_write", "update_path": "ref", "evaluation_type": "value",
+                              "value": "nr-bench"}
+                found = Automation.create([
+                    {
+                        "name": f"{AUTOMATION_PREFIX} {kind} #{i}",
+                        "model_id": move_model.id,
+                        "trigger": "on_state_set",
+                        "trg_selection_field_id": posted.id,
+                        "active": False,
+                        "action_server_ids": [(0, 0, dict(action, name=f"{AUTOMATION_PREFIX} {kind} action #{i}",
+                                                          model_id=move_model.id))],
+                    }
+                    for i in range(1, N_RULES + 1)
+                ])
+            for automation in found:
+                assert automation.trigger == "on_state_set", automation.trigger
+                assert automation.filter_domain == "[('state', '=', 'posted')]", automation.filter_domain
+                assert automation.trigger_field_ids == state_field, automation.trigger_field_ids
+                assert len(automation.action_server_ids) == 1
+            automations[kind] = found.ids
+        foreign = env["base.automation"].search(
+            [("model_id", "=", move_model.id), ("name", "not like", f"{AUTOMATION_PREFIX} %")]
+        )
+        if foreign:
+            raise RuntimeError(f"other active automations on account.move would skew the bench: {foreign.mapped('name')}")
+        cr.commit()
+        return {
+            "company_id": company.id,
+            "partner_id": partner.id,
+            "account_id": account.id,
+            "move_model_id": move_model.id,
+            "state_field_id": state_field.id,
+            "posted_value_id": posted.id,
+            "automations": automations,
+            "uid": admin.id,
+            "context": {"allowed_company_ids": [company.id], "lang": "en_US", "tz": "UTC"},
+        }
+
+
+def cleanup_leftovers(registry, fx):
+    """A previous run may have died half-way: archive our automations, unlink our notify rules."""
+    def do(env):
+        ids = fx["automations"]["odoo_noop"] + fx["automations"]["odoo_write"]
+        env["base.automation"].browse(ids).filtered("active").write({"active": False})
+        rules = env["notify.rule"].with_context(active_test=False).search([("model_id", "=", fx["move_model_id"])])
+        rules.unlink()
+        purge_outbox(env, fx)
+    toggle(registry, do)
+
+
+def purge_outbox(env, fx):
+    """Remove what the bench queued, so no dispatcher would ever try to send it."""
+    env.cr.execute("DELETE FROM notify_message WHERE provider_account_id = %s", [fx["account_id"]])
+    cron = env.ref("notify_rules.ir_cron_notify_dispatch")
+    env.cr.execute("DELETE FROM ir_cron_trigger WHERE cron_id = %s", [cron.id])
+
+
+# ---- scenarios ----------------------------------------------------------------------------------------
+
+def enable(registry, fx, scenario):
+    if scenario in ("odoo_noop", "odoo_write"):
+        toggle(registry, lambda env: env["base.automation"].browse(fx["automations"][scenario]).write({"active": True}))
+    elif scenario == "notify_5":
+        def create_rules(env):
+            env = env(context=fx["context"])
+            env["notify.rule"].create([
+                {
+                    "name": f"{AUTOMATION_PREFIX} notify #{i + 1}",
+                    "model_id": fx["move_model_id"],
+                    "company_id": fx["company_id"],
+                    "trigger": "on_state_set",
+                    "state_field_id": fx["state_field_id"],
+                    "state_value_id": fx["posted_value_id"],
+                    "filter_domain": domain,
+                    "provider_account_id": fx["account_id"],
+                    "channel": "whatsapp",
+                    "template_ref": "tpl-invoice-posted",
+                    "recipient_path": "partner_id.mobile",
+                    "recipient_fallback_path": "partner_id.phone",
+                    "variable_ids": [(0, 0, {"name": name, "field_path": path})
+                                     for name, path in NOTIFY_VARIABLES[: 3 if i % 2 == 0 else 2]],
+                }
+                for i, domain in enumerate(NOTIFY_DOMAINS)
+            ])
+            shared = env["base.automation"].search([("notify_shared", "=", True)])
+            assert len(shared) == 1 and shared.model_id.id == fx["move_model_id"], shared
+        toggle(registry, create_rules)
+    check_patches(registry, expect_patched=scenario != "baseline")
+
+
+def disable(registry, fx, scenario):
+    if scenario in ("odoo_noop", "odoo_write"):
+        toggle(registry, lambda env: env["base.automation"].browse(fx["automations"][scenario]).write({"active": False}))
+    elif scenario == "notify_5":
+        def unlink_rules(env):
+            env["notify.rule"].with_context(active_test=False).search([("model_id", "=", fx["move_model_id"])]).unlink()
+            assert not env["base.automation"].with_context(active_test=False).search([("notify_shared", "=", True)])
+            purge_outbox(env, fx)
+        toggle(registry, unlink_rules)
+    check_patches(registry, expect_patched=False)
+
+
+def create_drafts(registry, fx, count):
+    """Create ``count`` draft single-line customer invoices (committed, untimed); return their ids."""
+    with registry.cursor() as cr:
+        env = api.Environment(cr, fx["uid"], fx["context"])
+        today = datetime.date.today()
+        moves = env["account.move"].create([
+            {
+                "move_type": "out_invoice",
+                "partner_id": fx["partner_id"],
+                "invoice_date": today,
+                "invoice_line_ids": [(0, 0, {"name": "Bench service", "quantity": 1, "price_unit": 100.0})],
+            }
+            for _ in range(count)
+        ])
+        ids = moves.ids
+        cr.commit()
+    return ids
+
+
+def outbox_rows(registry, fx, after_id):
+    with registry.cursor() as cr:
+        cr.execute(
+            "SELECT state, count(*) FROM notify_message WHERE provider_account_id = %s AND id > %s GROUP BY state",
+            [fx["account_id"], after_id],
+        )
+        return dict(cr.fetchall())
+
+
+def last_outbox_id(registry):
+    with registry.cursor() as cr:
+        cr.execute("SELECT coalesce(max(id), 0) FROM notify_message")
+        return cr.fetchone()[0]
+
+
+def post_per_transaction(registry, fx, ids, profiler=None):
+    """Each invoice in its own transaction, as N separate requests would: fresh cursor, env and cache."""
+    elapsed = 0.0
+    for move_id in ids:
+        gc.collect(0)
+        t0 = time.perf_counter()
+        profiler and profiler.enable()
+        with registry.cursor() as cr:  # commits (pre-commit hooks included) and closes on exit
+            env = api.Environment(cr, fx["uid"], fx["context"])
+            env["account.move"].browse(move_id).action_post()
+        profiler and profiler.disable()
+        elapsed += time.perf_counter() - t0
+    return elapsed
+
+
+def post_one_transaction(registry, fx, ids, profiler=None):
+    """All invoices posted one by one inside ONE transaction (e.g. a script or an import), then commit."""
+    with registry.cursor() as cr:
+        env = api.Environment(cr, fx["uid"], fx["context"])
+        moves = env["account.move"].browse(ids)
+        gc.collect()
+        t0 = time.perf_counter()
+        profiler and profiler.enable()
+        for move in moves:
+            move.action_post()
+        cr.commit()
+        profiler and profiler.disable()
+        return time.perf_counter() - t0
+
+
+def check_posted(registry, ids):
+    with registry.cursor() as cr:
+        cr.execute("SELECT count(*) FROM account_move WHERE id IN %s AND state = 'posted'", [tuple(ids)])
+        posted = cr.fetchone()[0]
+    if posted != len(ids):
+        raise RuntimeError(f"only {posted} of {len(ids)} invoices are posted")
+
+
+def measure_scenario(registry, fx, scenario, n, drafts, results, outbox_counts):
+    """Time the modes of one scenario on pre-created drafts."""
+    enable(registry, fx, scenario)
+    try:
+        modes = [(PER_TX, post_per_transaction), (ONE_TX, post_one_transaction)]
+        if scenario in LINEARITY_SCENARIOS:
+            modes.append((ONE_TX_HALF, post_one_transaction))
+        for mode, runner in modes:
+            ids = drafts.pop()
+            before = last_outbox_id(registry)
+            seconds = runner(registry, fx, ids)
+            check_posted(registry, ids)
+            results.setdefault((mode, scenario), []).append(seconds)
+            rows = outbox_rows(registry, fx, before)
+            if scenario == "notify_5":
+                outbox_counts.setdefault(mode, []).append((len(ids), rows))
+            elif rows:
+                raise RuntimeError(f"{scenario} created notify messages: {rows}")
+            log(f"  {scenario:<10} {mode:<21} {len(ids):>5} invoices {seconds:8.2f}s "
+                f"({1000 * seconds / len(ids):.1f} ms/invoice)")
+    finally:
+        disable(registry, fx, scenario)
+
+
+def draft_batches(scenario, n):
+    sizes = [n, n] + ([n // 2] if scenario in LINEARITY_SCENARIOS else [])
+    return sizes
+
+
+# ---- reporting ----------------------------------------------------------------------------------------
+
+def report(args, results, outbox_counts, started):
+    lines = []
+    out = lines.append
+    n, half = args.invoices, args.invoices // 2
+    out(f"notify_rules posting benchmark — {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    out(f"Odoo {odoo.release.version}, Python {platform.python_version()}, {os.cpu_count()} CPU, "
+        f"database {args.db}, addon {git_describe()}")
+    out(f"{n} single-line customer invoices per mode, {args.repeat} repeat(s), median; "
+        f"{N_RULES} rules per scenario; only action_post + commit are timed")
+    out("")
+    out(f"{'mode':<17}{'scenario':<12}{'median_s':>9}{'ms/invoice':>12}{'ratio_vs_baseline':>19}   samples_s")
+    medians = {key: statistics.median(values) for key, values in results.items()}
+    for mode in (PER_TX, ONE_TX):
+        base = medians[(mode, "baseline")]
+        for scenario in SCENARIOS:
+            median = medians[(mode, scenario)]
+            samples = " ".join(f"{v:.2f}" for v in results[(mode, scenario)])
+            out(f"{mode:<17}{scenario:<12}{median:>9.2f}{1000 * median / n:>12.1f}{median / base:>18.2f}x   {samples}")
+    out("")
+    for mode in (PER_TX, ONE_TX):
+        ratio = medians[(mode, "notify_5")] / medians[(mode, "baseline")]
+        out(f"{mode}: notify_5 vs baseline: {ratio:.2f}x (target <= {TARGET:.2f}x)"
+            f"   [odoo_noop {medians[(mode, 'odoo_noop')] / medians[(mode, 'baseline')]:.2f}x,"
+            f" odoo_write {medians[(mode, 'odoo_write')] / medians[(mode, 'baseline')]:.2f}x]")
+    out("")
+    out(f"linearity of one-transaction posting: per-invoice cost at N={n} / per-invoice cost at N/2={half}"
+        " (~1.0 linear, >1.3 super-linear)")
+    for scenario in LINEARITY_SCENARIOS:
+        full = medians[(ONE_TX, scenario)] / n
+        part = medians[(ONE_TX_HALF, scenario)] / half
+        out(f"  {scenario:<10} {1000 * part:7.1f} ms/invoice at {half:>4}, {1000 * full:7.1f} at {n:>4}: "
+            f"{full / part:.2f}")
+    out("")
+    out("notify_5 outbox rows created per mode (expected 5 x N, all queued):")
+    for mode, runs in outbox_counts.items():
+        parts = []
+        for count, rows in runs:
+            total = sum(rows.values())
+            states = ",".join(f"{k}={v}" for k, v in sorted(rows.items()))
+            parts.append(f"{total}/{N_RULES * count} ({states})" + ("" if total == N_RULES * count else " MISMATCH"))
+        out(f"  {mode:<21} " + "; ".join(parts))
+    out("")
+    out(f"total bench time {time.time() - started:.0f}s")
+    return "\n".join(lines)
+
+
+def git_describe():
+    try:
+        rev = subprocess.run(["git", "-C", os.path.dirname(HERE), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", os.path.dirname(HERE), "status", "--porcelain", "--", ".",
+                                ":!bench"], capture_output=True, text=True).stdout.strip()
+        return rev + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def write_result(name, text):
+    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+    path = os.path.join(HERE, "results", name)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text + "\n")
+    return path
+
+
+# ---- profiling ----------------------------------------------------------------------------------------
+
+def profile(args, registry, fx):
+    """cProfile one scenario in both modes (not a timing: the profiler itself slows everything)."""
+    scenario, n = args.profile, args.invoices
+    texts = []
+    for mode, runner in ((PER_TX, post_per_transaction), (ONE_TX, post_one_transaction)):
+        ids = create_drafts(registry, fx, n)
+        enable(registry, fx, scenario)
+        try:
+            profiler = cProfile.Profile()
+            seconds = runner(registry, fx, ids, profiler=profiler)
+        finally:
+            disable(registry, fx, scenario)
+        for sort in ("cumulative", "tottime"):
+            buffer = io.StringIO()
+            stats = pstats.Stats(profiler, stream=buffer).strip_dirs().sort_stats(sort)
+            stats.print_stats(args.profile_lines)
+            texts.append(f"===== {scenario} {mode} {n} invoices, {seconds:.2f}s under the profiler, by {sort} =====\n"
+                         + buffer.getvalue())
+        profiler.dump_stats(os.path.join(HERE, "results", f"profile_{scenario}_{mode}.pstats"))
+    text = "\n".join(texts)
+    print(text)
+    log(f"written {write_result(f'profile_{scenario}.txt', text)} (and .pstats files next to it)")
+
+
+# ---- main ---------------------------------------------------------------------------------------------
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--invoices", type=int, default=500, help="invoices posted per mode (default 500)")
+    parser.add_argument("--repeat", type=int, default=3, help="repeats; the median is reported (default 3)")
+    parser.add_argument("--profile", choices=SCENARIOS, help="cProfile this scenario instead of benchmarking")
+    parser.add_argument("--profile-lines", type=int, default=40)
+    args = parser.parse_args()
+    if not args.db.startswith("nr_bench"):
+        parser.error("the database name must start with nr_bench")
+    if args.invoices < 2 or args.repeat < 1:
+        parser.error("--invoices must be >= 2 and --repeat >= 1")
+
+    odoo.tools.config.parse_config(["-c", args.config, "-d", args.db])
+    started = time.time()
+    registry = Registry(args.db)
+    fx = prepare(registry)
+    cleanup_leftovers(registry, fx)
+    check_patches(registry, expect_patched=False)
+    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+
+    if args.profile:
+        profile(args, registry, fx)
+        return
+
+    # warm-up (untimed): fill the ORM/registry caches and the Python code paths of every scenario
+    log("warm-up")
+    for scenario in SCENARIOS:
+        ids = create_drafts(registry, fx, 5)
+        enable(registry, fx, scenario)
+        try:
+            post_per_transaction(registry, fx, ids[:3])
+            post_one_transaction(registry, fx, ids[3:])
+        finally:
+            disable(registry, fx, scenario)
+
+    results, outbox_counts = {}, {}
+    for repeat in range(1, args.repeat + 1):
+        # drafts for the whole repeat are created first, with no rule active, so creation is identical for all
+        sizes = {scenario: draft_batches(scenario, args.invoices) for scenario in SCENARIOS}
+        log(f"repeat {repeat}/{args.repeat}: creating {sum(map(sum, sizes.values()))} draft invoices")
+        ids = create_drafts(registry, fx, sum(map(sum, sizes.values())))
+        for scenario in SCENARIOS:
+            drafts = []
+            for size in sizes[scenario]:
+                drafts.append(ids[:size])
+                ids = ids[size:]
+            drafts.reverse()  # pop() order: per-transaction, one-transaction, half
+            measure_scenario(registry, fx, scenario, args.invoices, drafts, results, outbox_counts)
+
+    text = report(args, results, outbox_counts, started)
+    print(text)
+    log(f"written {write_result('latest.txt', text)}")
+
+
+if __name__ == "__main__":
+    main()
