@@ -140,17 +140,30 @@ class NotifyMessage(models.Model):
         commit = _auto_commit()
         sent_batches = 0
         while batch_limit is None or sent_batches < batch_limit:
+            if commit:
+                self._commit_read_committed()
             messages, wait_until = self._claim_batch(account)
             if commit:
-                self.env.cr.commit()  # 'sending' is durable before any request leaves
+                self._commit_read_committed()  # 'sending' is durable before any request leaves
             if not messages:
                 if wait_until:
                     self._trigger_dispatch(at=wait_until)
                 return
             self._send_batch(account, messages)
-            if commit:
-                self.env.cr.commit()
             sent_batches += 1
+        if commit:
+            self.env.cr.commit()
+
+    def _commit_read_committed(self):
+        """Commit, and run the next transaction in READ COMMITTED.
+
+        Odoo's REPEATABLE READ snapshot is taken at a transaction's first statement: a dispatcher that waited
+        for another's lock on the account row would then fail to lock the messages the other one just
+        committed ("could not serialize access"). In READ COMMITTED each statement sees the latest commits,
+        so ``FOR UPDATE SKIP LOCKED`` claims hand out every message exactly once across workers.
+        """
+        self.env.cr.commit()
+        self.env.cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
 
     @api.model
     def _claim_batch(self, account):

@@ -81,8 +81,14 @@ class NotifyRule(models.Model):
     )
     channel = fields.Selection([("whatsapp", "WhatsApp"), ("sms", "SMS")], required=True, default="whatsapp")
     template_ref = fields.Char(string="Template reference", help="The provider's template or automation reference.")
-    recipient_path = fields.Char(string="Recipient field", required=True, default="partner_id.mobile")
-    recipient_fallback_path = fields.Char(string="Fallback field", default="partner_id.phone")
+    recipient_path = fields.Char(
+        string="Recipient field", required=True, compute="_compute_recipient_paths", store=True, readonly=False,
+        help="Field path to the phone number, e.g. partner_id.mobile.",
+    )
+    recipient_fallback_path = fields.Char(
+        string="Fallback field", compute="_compute_recipient_paths", store=True, readonly=False,
+        help="Used when the recipient field is empty, e.g. partner_id.phone.",
+    )
     variable_ids = fields.One2many("notify.rule.variable", "rule_id", string="Variables", copy=True)
     delay_minutes = fields.Integer(string="Delay (minutes)", default=0, help="Wait this long before sending.")
     automation_id = fields.Many2one("base.automation", compute="_compute_automation_id", string="Automation")
@@ -94,6 +100,22 @@ class NotifyRule(models.Model):
     _sql_constraints = [("delay_positive", "CHECK(delay_minutes >= 0)", "The delay cannot be negative.")]
 
     # ---- computes -----------------------------------------------------------------------------------
+    @api.depends("model_id")
+    def _compute_recipient_paths(self):
+        """Sensible defaults: the record's own mobile/phone, else its partner's."""
+        for rule in self:
+            if not rule.model_id or rule.model_id.model not in self.env:
+                continue
+            model_fields = self.env[rule.model_id.model]._fields
+            if "mobile" in model_fields or "phone" in model_fields:
+                prefix = ""
+            elif "partner_id" in model_fields:
+                prefix = "partner_id."
+            else:
+                continue
+            rule.recipient_path = f"{prefix}mobile"
+            rule.recipient_fallback_path = f"{prefix}phone"
+
     def _compute_counters(self):
         groups = self.env["notify.message"].sudo()._read_group(
             [("rule_id", "in", self.ids)], ["rule_id", "state"], ["__count", "create_date:max"]

@@ -54,9 +54,11 @@ class NotifySimulatorMixin:
         self.wap_sim.reset()
         # A test that archives a rule removes base_automation's model patches; the rollback restores the rows
         # but not the patches. Re-apply them from the database, as base_automation does after each change.
-        automation = self.env["base.automation"].sudo()
-        automation._unregister_hook()
-        automation._register_hook()
+        env = getattr(self, "env", None)
+        if env is not None:
+            automation = env["base.automation"].sudo()
+            automation._unregister_hook()
+            automation._register_hook()
 
     def accepted_posts(self):
         return [r for r in self.wap_sim.requests if r["method"] == "POST" and r["response_status"] == 200]

@@ -9,6 +9,7 @@ class NotifyRulePreview(models.TransientModel):
 
     rule_id = fields.Many2one("notify.rule", required=True, ondelete="cascade")
     model_name = fields.Char(related="rule_id.model_name")
+    model_id = fields.Many2one(related="rule_id.model_id")
     record_ref = fields.Reference(string="Record", selection="_selection_record_ref")
     recipient_raw = fields.Char(string="Number on the record", compute="_compute_preview")
     recipient_e164 = fields.Char(string="Recipient (E.164)", compute="_compute_preview")

@@ -1,0 +1,147 @@
+"""Crash mid-send and concurrent dispatchers, with real commits, real cursors and a real killed process."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import odoo
+from odoo import SUPERUSER_ID, api
+from odoo.modules.registry import Registry
+from odoo.tests.common import BaseCase, get_db_name
+
+from .common import PARTNER_TEMPLATE, NotifySimulatorMixin
+
+DISPATCH_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import odoo
+    from odoo.modules.registry import Registry
+    odoo.tools.config.parse_config(["-c", sys.argv[1], "-d", sys.argv[2], "--log-level=warn"])
+    registry = Registry(sys.argv[2])
+    with registry.cursor() as cr:
+        odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})["notify.message"]._cron_dispatch()
+    """
+)
+
+
+class TestDurability(NotifySimulatorMixin, BaseCase):
+    """These tests commit: everything they create is deleted at the end of the class."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.registry = Registry(get_db_name())
+        cls.start_simulator()
+        with cls.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            cls.account_id = cls.create_wap_account(env, name="WAP durability", concurrency=2, timeout=30).id
+        cls.addClassCleanup(cls.delete_committed_rows)
+
+    @classmethod
+    def delete_committed_rows(cls):
+        with cls.registry.cursor() as cr:
+            cr.execute("DELETE FROM notify_message WHERE provider_account_id = %s", [cls.account_id])
+            cr.execute("DELETE FROM notify_provider_account WHERE id = %s", [cls.account_id])
+
+    def setUp(self):
+        super().setUp()
+        with self.registry.cursor() as cr:
+            cr.execute("DELETE FROM notify_message WHERE provider_account_id = %s", [self.account_id])
+
+    def create_messages(self, count):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            return env["notify.message"].create(
+                [
+                    {
+                        "provider_account_id": self.account_id,
+                        "recipient_e164": f"+2376900{index:05d}",
+                        "template_ref": PARTNER_TEMPLATE,
+                        "payload": {"customer_name": f"Client {index}"},
+                    }
+                    for index in range(count)
+                ]
+            ).ids
+
+    def states(self, ids):
+        with self.registry.cursor() as cr:
+            cr.execute("SELECT id, state FROM notify_message WHERE id IN %s ORDER BY id", [tuple(ids)])
+            return dict(cr.fetchall())
+
+    def dispatch_committing(self):
+        """Run the dispatcher as the cron would: own cursor, commits (only the test thread forbids them)."""
+        result = {}
+
+        def run():
+            with self.registry.cursor() as cr:
+                api.Environment(cr, SUPERUSER_ID, {})["notify.message"]._cron_dispatch()
+            result["done"] = True
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join(120)
+        self.assertTrue(result.get("done"), "the dispatcher failed, see the log")
+
+    def test_crash_while_sending_is_recovered_once(self):
+        [message_id] = self.create_messages(1)
+        self.wap_sim.fail_next("timeout_after", delay=8)  # accepted, then the answer is slow: we die meanwhile
+        worker = subprocess.Popen(
+            [sys.executable, "-c", DISPATCH_SCRIPT, odoo.tools.config.rcfile, get_db_name()],
+            env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),
+        )
+        try:
+            deadline = time.time() + 60
+            while self.wap_sim.sent_count() < 1 and time.time() < deadline and worker.poll() is None:
+                time.sleep(0.1)
+            self.assertEqual(self.wap_sim.sent_count(), 1, "the worker never reached the provider")
+        finally:
+            worker.send_signal(signal.SIGKILL)
+            worker.wait(30)
+        self.assertEqual(self.states([message_id]), {message_id: "sending"}, "claimed and committed before sending")
+
+        self.dispatch_committing()  # within the lease: left alone, not sent again
+        self.assertEqual(self.states([message_id])[message_id], "sending")
+        with self.registry.cursor() as cr:  # the lease expires
+            cr.execute("UPDATE notify_message SET sending_since = sending_since - interval '1 hour' WHERE id = %s",
+                       [message_id])
+        self.dispatch_committing()
+        self.assertEqual(self.states([message_id])[message_id], "unknown")
+        self.dispatch_committing()
+        self.assertEqual(self.wap_sim.sent_count(), 1, "WAP cannot tell: never re-sent blindly")
+        with self.registry.cursor() as cr:
+            message = api.Environment(cr, SUPERUSER_ID, {})["notify.message"].browse(message_id)
+            self.assertIn("offers no way to check", message.last_error)
+            message.action_retry()  # a person decides it did not arrive
+        self.dispatch_committing()
+        self.assertEqual(self.states([message_id])[message_id], "sent")
+        self.assertEqual(self.wap_sim.sent_count(), 2)
+
+    def test_two_dispatchers_never_send_twice(self):
+        ids = self.create_messages(24)
+        self.wap_sim.fail_next("timeout_after", count=24, delay=0.05)  # slow answers: the workers overlap
+        barrier = threading.Barrier(2)
+        errors = []
+
+        def worker():
+            try:
+                with self.registry.cursor() as cr:
+                    env = api.Environment(cr, SUPERUSER_ID, {})
+                    barrier.wait(10)
+                    env["notify.message"]._cron_dispatch()
+            except Exception as error:  # noqa: BLE001 - reported by the assertion below
+                errors.append(error)
+
+        threads = [threading.Thread(target=worker) for _index in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        self.assertFalse(errors)
+        self.assertEqual(set(self.states(ids).values()), {"sent"})
+        recipients = [r["json"]["recipient"] for r in self.wap_sim.requests if r["method"] == "POST"]
+        self.assertEqual(len(recipients), 24)
+        self.assertEqual(len(set(recipients)), 24, "no message was sent twice")

@@ -1,0 +1,97 @@
+"""Rule configuration: refused at save with a clear message, preview, and the shared automations."""
+
+from odoo.exceptions import ValidationError
+
+from .common import NotifyCase
+
+
+class TestRuleConfig(NotifyCase):
+    def rule_vals(self, **values):
+        return dict(
+            {
+                "name": "R",
+                "model_id": self.env.ref("base.model_res_partner").id,
+                "trigger": "on_create",
+                "provider_account_id": self.account.id,
+                "template_ref": "tpl",
+                "recipient_path": "mobile",
+            },
+            **values,
+        )
+
+    def assert_refused(self, text, **values):
+        with self.assertRaises(ValidationError) as caught:
+            self.env["notify.rule"].create(self.rule_vals(**values))
+        self.assertIn(text, str(caught.exception))
+
+    def test_bad_configuration_refused(self):
+        self.assert_refused("has no field 'mobil'", recipient_path="mobil")
+        self.assert_refused("'country_id.code.x'", recipient_path="country_id.code.x")
+        self.assert_refused("template reference is required", template_ref="  ")
+        self.assert_refused("status field", trigger="on_state_set")
+        self.assert_refused("date field", trigger="on_time")
+        self.assert_refused("filter is not valid", filter_domain="[('nope', '=', 1)]")
+        self.assert_refused("has no field 'nam'", variable_ids=[(0, 0, {"name": "x", "field_path": "nam"})])
+        self.assert_refused("inline template", variable_ids=[(0, 0, {"name": "x", "source": "template"})])
+
+    def test_rules_of_a_model_share_one_automation(self):
+        Automation = self.env["base.automation"].with_context(active_test=False)
+        shared = Automation.search([("notify_shared", "=", True), ("model_id.model", "=", "res.partner")])
+        self.assertEqual(len(shared), 1)
+        self.assertEqual(shared.trigger, "on_create")
+        self.assertEqual(shared.action_server_ids.state, "notify_rule")
+        second = self.env["notify.rule"].create(
+            self.rule_vals(trigger="on_write", trigger_field_ids=[(6, 0, self.env.ref("base.field_res_partner__email").ids)])
+        )
+        shared = Automation.search([("notify_shared", "=", True), ("model_id.model", "=", "res.partner")])
+        self.assertEqual(len(shared), 1, "one automation per model, whatever the number of rules")
+        self.assertEqual(shared.trigger, "on_create_or_write")
+        self.assertEqual(shared.trigger_field_ids.mapped("name"), ["email"])
+        self.assertEqual(second.automation_id, shared)
+        (second | self.rule).write({"active": False})
+        self.assertFalse(Automation.search([("notify_shared", "=", True), ("model_id.model", "=", "res.partner")]))
+
+    def test_on_write_rule_fires_on_watched_field_only(self):
+        self.env["notify.rule"].create(
+            self.rule_vals(trigger="on_write", template_ref="tpl-w",
+                           trigger_field_ids=[(6, 0, self.env.ref("base.field_res_partner__email").ids)])
+        )
+        partner = self.make_partner(ref="other")
+        partner.city = "Douala"
+        self.env.cr.flush()
+        self.assertFalse(self.messages_of(partner))
+        partner.email = "a@example.com"
+        self.env.cr.flush()
+        self.assertEqual(self.messages_of(partner).template_ref, "tpl-w")
+
+    def test_time_rule_gets_its_own_automation(self):
+        rule = self.env["notify.rule"].create(
+            self.rule_vals(trigger="on_time", date_field_id=self.env.ref("base.field_res_partner__write_date").id,
+                           time_offset=1, time_unit="day")
+        )
+        self.assertEqual(rule.automation_id.trigger, "on_time")
+        self.assertEqual(rule.automation_id.notify_rule_id, rule)
+        self.assertEqual(rule.automation_id.trg_date_range, 1)
+
+    def test_preview_shows_what_would_be_sent(self):
+        partner = self.make_partner(mobile="690 00 00 03")
+        preview = self.env["notify.rule.preview"].create({"rule_id": self.rule.id, "record_ref": f"res.partner,{partner.id}"})
+        self.assertTrue(preview.ok)
+        self.assertEqual(preview.recipient_e164, "+237690000003")
+        self.assertEqual(preview.recipient_provider, "CM 690000003")
+        self.assertEqual(preview.variables_text, "customer_name: Aïcha Ngono")
+
+    def test_preview_explains_why_not(self):
+        no_phone = self.make_partner(mobile=False)
+        preview = self.env["notify.rule.preview"].create({"rule_id": self.rule.id, "record_ref": f"res.partner,{no_phone.id}"})
+        self.assertFalse(preview.ok)
+        self.assertIn("No phone number", preview.error)
+        bad = self.make_partner(name="Bad", mobile="+237 12")
+        preview.record_ref = f"res.partner,{bad.id}"
+        self.assertIn("not a valid phone number", preview.error)
+        self.rule.variable_ids.write({"field_path": "email"})
+        preview.record_ref = f"res.partner,{bad.id}"
+        preview.invalidate_recordset()
+        self.assertIn("Variable customer_name is empty", preview.error)
+        preview.record_ref = f"res.users,{self.env.user.id}"
+        self.assertIn("must be a Contact", preview.error)
