@@ -83,10 +83,11 @@ class NotifyRule(models.Model):
     template_ref = fields.Char(string="Template reference", help="The provider's template or automation reference.")
     recipient_path = fields.Char(
         string="Recipient field", required=True, compute="_compute_recipient_paths", store=True, readonly=False,
+        precompute=True,
         help="Field path to the phone number, e.g. partner_id.mobile.",
     )
     recipient_fallback_path = fields.Char(
-        string="Fallback field", compute="_compute_recipient_paths", store=True, readonly=False,
+        string="Fallback field", compute="_compute_recipient_paths", store=True, readonly=False, precompute=True,
         help="Used when the recipient field is empty, e.g. partner_id.phone.",
     )
     variable_ids = fields.One2many("notify.rule.variable", "rule_id", string="Variables", copy=True)
