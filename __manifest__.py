@@ -23,6 +23,5 @@
     "assets": {
         "web.assets_tests": ["notify_rules/static/tests/tours/*.js"],
     },
-    "installable": True,
     "application": True,
 }

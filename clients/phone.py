@@ -9,7 +9,15 @@ _SEPARATORS = re.compile(r'[\s.\-()/]')
 
 
 class InvalidPhoneError(ValueError):
-    """Raised with a sentence an administrator can act on."""
+    """Raised with a sentence an administrator can act on.
+
+    ``code`` ('empty', 'unknown_country', 'no_country', 'invalid') with ``raw`` and ``country`` lets the Odoo
+    side say the same thing in the user's language.
+    """
+
+    def __init__(self, message, code='invalid', raw='', country=''):
+        super().__init__(message)
+        self.code, self.raw, self.country = code, raw, country
 
 
 def _country_label(region):
@@ -25,16 +33,18 @@ def to_e164(raw, default_country=None):
     when `default_country` (ISO-2) is given. Raise InvalidPhoneError otherwise."""
     cleaned = _SEPARATORS.sub('', raw or '')
     if not cleaned:
-        raise InvalidPhoneError('No phone number.')
+        raise InvalidPhoneError('No phone number.', code='empty')
     if cleaned.startswith('00'):
         cleaned = '+' + cleaned[2:]
     region = (default_country or '').upper() or None
     if region and region not in phonenumbers.SUPPORTED_REGIONS:
-        raise InvalidPhoneError(f"'{default_country}' is not a known country code.")
+        raise InvalidPhoneError(f"'{default_country}' is not a known country code.", 'unknown_country', raw,
+                                default_country)
     international = cleaned.startswith('+')
     if not international and not region:
         raise InvalidPhoneError(
-            f"The number '{raw}' has no country code: write it as +<country code><number> or set a country."
+            f"The number '{raw}' has no country code: write it as +<country code><number> or set a country.",
+            'no_country', raw,
         )
     where = '' if international else f' for {_country_label(region)}'
     try:
@@ -42,7 +52,8 @@ def to_e164(raw, default_country=None):
     except phonenumbers.NumberParseException:
         number = None
     if number is None or not phonenumbers.is_valid_number(number):
-        raise InvalidPhoneError(f"The number '{raw}' is not a valid phone number{where}.")
+        raise InvalidPhoneError(f"The number '{raw}' is not a valid phone number{where}.", 'invalid', raw,
+                                '' if international else region)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -53,5 +64,7 @@ def split_e164(e164):
     except phonenumbers.NumberParseException:
         number = None
     if number is None or not phonenumbers.is_valid_number(number):
-        raise InvalidPhoneError(f"The number '{e164}' is not a valid international (E.164) phone number.")
+        raise InvalidPhoneError(
+            f"The number '{e164}' is not a valid international (E.164) phone number.", 'invalid', e164
+        )
     return phonenumbers.region_code_for_number(number), phonenumbers.national_significant_number(number)

@@ -4,8 +4,12 @@ from odoo import fields, models
 class BaseAutomation(models.Model):
     _inherit = "base.automation"
 
-    notify_shared = fields.Boolean(readonly=True, copy=False, help="Managed by Notify rules: do not edit.")
-    notify_rule_id = fields.Many2one("notify.rule", readonly=True, copy=False, ondelete="cascade")
+    notify_shared = fields.Boolean(
+        string="Managed by Notify Rules", readonly=True, copy=False, help="Managed by Notify rules: do not edit."
+    )
+    notify_rule_id = fields.Many2one(
+        "notify.rule", string="Notification rule", readonly=True, copy=False, ondelete="cascade"
+    )
 
     def _process(self, records, domain_post=None):
         """Run our server action once on the whole batch.

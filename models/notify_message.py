@@ -7,7 +7,7 @@ from datetime import timedelta, timezone
 
 from markupsafe import Markup
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from ..clients.base import OutboundMessage, OutcomeUnknownError, PermanentError, ProviderError, RetryableError
@@ -49,7 +49,9 @@ class NotifyMessage(models.Model):
     _rec_name = "display_label"
 
     display_label = fields.Char(compute="_compute_display_label")
-    provider_account_id = fields.Many2one("notify.provider.account", required=True, ondelete="restrict", index=True)
+    provider_account_id = fields.Many2one(
+        "notify.provider.account", string="Provider account", required=True, ondelete="restrict", index=True
+    )
     provider = fields.Selection(related="provider_account_id.provider", store=True)
     company_id = fields.Many2one(related="provider_account_id.company_id", store=True, index=True)
     channel = fields.Selection([("whatsapp", "WhatsApp"), ("sms", "SMS")], required=True, default="whatsapp")
@@ -58,10 +60,10 @@ class NotifyMessage(models.Model):
     recipient_provider = fields.Char(string="Recipient (provider format)")
     template_ref = fields.Char(string="Template")
     payload = fields.Json(string="Variables")
-    payload_text = fields.Text(string="Variables ", compute="_compute_payload_text")
+    payload_text = fields.Text(string="Variables (text)", compute="_compute_payload_text")
     res_model = fields.Char(string="Related model", index=True)
     res_id = fields.Many2oneReference(string="Related record", model_field="res_model", index=True)
-    state = fields.Selection(STATES, required=True, default="queued", index=True, copy=False)
+    state = fields.Selection(STATES, string="Status", required=True, default="queued", index=True, copy=False)
     provider_ref = fields.Char(string="Provider reference", index=True, copy=False)
     provider_status = fields.Char(copy=False)
     attempts = fields.Integer(default=0, copy=False)
@@ -81,8 +83,9 @@ class NotifyMessage(models.Model):
     ]
 
     def _compute_display_label(self):
+        default_label = self.env._("Message")
         for message in self:
-            message.display_label = f"{message.template_ref or _('Message')} → {message.recipient_e164 or '?'}"
+            message.display_label = f"{message.template_ref or default_label} → {message.recipient_e164 or '?'}"
 
     def _compute_payload_text(self):
         for message in self:
@@ -93,9 +96,11 @@ class NotifyMessage(models.Model):
         """Send again. For "outcome unknown" this is the person's decision that the first try did not arrive."""
         retriable = self.filtered(lambda m: m.state in ("failed", "unknown", "cancelled"))
         if not retriable:
-            raise UserError(_("Only failed, cancelled or outcome-unknown messages can be sent again."))
+            raise UserError(self.env._("Only failed, cancelled or outcome-unknown messages can be sent again."))
         if any(not m.recipient_e164 for m in retriable):
-            raise UserError(_("A message without a valid recipient cannot be sent: fix the record and its rule."))
+            raise UserError(
+                self.env._("A message without a valid recipient cannot be sent: fix the record and its rule.")
+            )
         retriable.write(
             {"state": "queued", "attempts": 0, "next_attempt_at": fields.Datetime.now(), "sending_since": False}
         )
@@ -105,7 +110,7 @@ class NotifyMessage(models.Model):
     def action_cancel(self):
         cancellable = self.filtered(lambda m: m.state in ("queued", "failed", "unknown"))
         if not cancellable:
-            raise UserError(_("Only queued, failed or outcome-unknown messages can be cancelled."))
+            raise UserError(self.env._("Only queued, failed or outcome-unknown messages can be cancelled."))
         cancellable.write({"state": "cancelled", "sending_since": False})
         return True
 
@@ -119,7 +124,9 @@ class NotifyMessage(models.Model):
         self.ensure_one()
         if not (self.res_model and self.res_id):
             return False
-        return {"type": "ir.actions.act_window", "res_model": self.res_model, "res_id": self.res_id, "view_mode": "form"}
+        return {
+            "type": "ir.actions.act_window", "res_model": self.res_model, "res_id": self.res_id, "view_mode": "form",
+        }
 
     # ---- enqueue --------------------------------------------------------------------------------------
     @api.model
@@ -131,7 +138,7 @@ class NotifyMessage(models.Model):
     def _cron_dispatch(self, batch_limit=None):
         """Send what is due, account by account, within each account's rate limit and concurrency."""
         self._recover_stuck_messages()
-        accounts = self.env["notify.provider.account"].sudo().search([])
+        accounts = self.env["notify.provider.account"].sudo().search([("active", "=", True)])
         for account in accounts:
             self._dispatch_account(account, batch_limit=batch_limit)
 
@@ -152,7 +159,7 @@ class NotifyMessage(models.Model):
             self._send_batch(account, messages)
             sent_batches += 1
         if commit:
-            self.env.cr.commit()
+            self.env.cr.commit()  # pylint: disable=invalid-commit
 
     def _commit_read_committed(self):
         """Commit, and run the next transaction in READ COMMITTED.
@@ -162,7 +169,7 @@ class NotifyMessage(models.Model):
         committed ("could not serialize access"). In READ COMMITTED each statement sees the latest commits,
         so ``FOR UPDATE SKIP LOCKED`` claims hand out every message exactly once across workers.
         """
-        self.env.cr.commit()
+        self.env.cr.commit()  # pylint: disable=invalid-commit
         self.env.cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
 
     @api.model
@@ -217,6 +224,7 @@ class NotifyMessage(models.Model):
         """Send in parallel threads (plain Python, no ORM in threads); apply results in this thread."""
         client = account._notify_get_client()
         outbound = [(message, message._to_outbound()) for message in messages]
+        unexpected = self.env._("Unexpected error while sending: %s")  # translated here: threads have no env
 
         def send(item):
             try:
@@ -225,14 +233,14 @@ class NotifyMessage(models.Model):
                 return error
             except Exception as error:  # noqa: BLE001 - a bug in a client must not lose the message
                 _logger.exception("Unexpected error from the %s client", account.provider)
-                return OutcomeUnknownError(_("Unexpected error while sending: %s", error))
+                return OutcomeUnknownError(unexpected % error)
 
         if len(outbound) == 1:
             results = [send(outbound[0])]
         else:
             with ThreadPoolExecutor(max_workers=account.concurrency) as pool:
                 results = list(pool.map(send, outbound))
-        for (message, _outbound), result in zip(outbound, results):
+        for (message, _outbound), result in zip(outbound, results, strict=True):
             message._apply_send_result(result)
 
     def _to_outbound(self):
@@ -252,7 +260,8 @@ class NotifyMessage(models.Model):
         now = fields.Datetime.now()
         if isinstance(result, RetryableError):
             if self.attempts >= self.provider_account_id.max_attempts:
-                self._fail(_("Gave up after %(n)s attempts. Last error: %(err)s", n=self.attempts, err=result.message))
+                self._fail(self.env._("Gave up after %(n)s attempts. Last error: %(err)s", n=self.attempts,
+                                      err=result.message))
                 return
             if result.retry_after is not None:
                 delay = result.retry_after
@@ -266,7 +275,7 @@ class NotifyMessage(models.Model):
                     "state": "queued",
                     "sending_since": False,
                     "next_attempt_at": now + timedelta(seconds=delay),
-                    "last_error": _("Temporary failure, will retry: %s", result.message),
+                    "last_error": self.env._("Temporary failure, will retry: %s", result.message),
                 }
             )
         elif isinstance(result, PermanentError):
@@ -286,21 +295,21 @@ class NotifyMessage(models.Model):
                     "last_error": False,
                 }
             )
-            self._post_on_record(_("WhatsApp template %(tpl)s sent to %(to)s"))
+            self._post_on_record(self.env._("Template %(tpl)s sent to %(to)s"))
 
     def _fail(self, reason):
         self.write({"state": "failed", "sending_since": False, "last_error": reason})
-        self._post_on_record(_("WhatsApp template %(tpl)s to %(to)s failed"), detail=reason)
+        self._post_on_record(self.env._("Template %(tpl)s to %(to)s failed"), detail=reason)
 
     def _mark_unknown(self, reason):
         self.write({"state": "unknown", "sending_since": False, "last_error": reason})
-        self._post_on_record(_("WhatsApp template %(tpl)s to %(to)s: outcome unknown"), detail=reason)
+        self._post_on_record(self.env._("Template %(tpl)s to %(to)s: outcome unknown"), detail=reason)
 
     # ---- crash recovery -------------------------------------------------------------------------------
     @api.model
     def _recover_stuck_messages(self):
         """Messages left in 'sending' by a worker that died. Never re-sent blindly."""
-        for account in self.env["notify.provider.account"].sudo().search([]):
+        for account in self.env["notify.provider.account"].sudo().search([("active", "=", True)]):
             lease = timedelta(seconds=account.timeout * 2 + 60)
             stuck = self.sudo().search(
                 [
@@ -325,11 +334,11 @@ class NotifyMessage(models.Model):
                         message._apply_send_result(result)
                     continue
                 message._mark_unknown(
-                    _(
+                    self.env._(
                         "Sending was interrupted (the server stopped while waiting for the provider's answer) and "
                         "%(provider)s offers no way to check whether it was accepted. Check with the recipient or "
                         "in the provider's dashboard, then use Resend or Mark as sent.",
-                        provider=account.name,
+                        provider=dict(account._fields["provider"]._description_selection(self.env))[account.provider],
                     )
                 )
 
@@ -354,23 +363,24 @@ class NotifyMessage(models.Model):
                     continue
                 message._apply_status(status)
             if commit:
-                self.env.cr.commit()
+                self.env.cr.commit()  # pylint: disable=invalid-commit
 
     def _apply_status(self, status):
         self.ensure_one()
         vals = {"last_polled_at": fields.Datetime.now(), "provider_status": status.provider_status}
         if status.status == "failed":
-            vals.update(state="failed", last_error=status.error or _("The provider reports delivery failed."))
+            vals.update(state="failed", last_error=status.error or self.env._("The provider reports delivery failed."))
         elif STATE_RANK.get(status.status, 0) > STATE_RANK.get(self.state, 0):
             vals["state"] = status.status
         changed = vals.get("state") and vals["state"] != self.state
         self.write(vals)
         if changed:
-            label = dict(STATES)[self.state]
-            self._post_on_record(_("WhatsApp template %(tpl)s to %(to)s: ") + label, detail=vals.get("last_error"))
+            label = dict(self._fields["state"]._description_selection(self.env))[self.state]
+            self._post_on_record(self.env._("Template %(tpl)s to %(to)s: %(state)s"), detail=vals.get("last_error"),
+                                 state=label)
 
     # ---- chatter --------------------------------------------------------------------------------------
-    def _post_on_record(self, title, detail=None):
+    def _post_on_record(self, title, detail=None, **values):
         """Log on the related record's chatter, with a link back to the message."""
         self.ensure_one()
         if not (self.res_model and self.res_id) or self.res_model not in self.env:
@@ -378,7 +388,7 @@ class NotifyMessage(models.Model):
         record = self.env[self.res_model].sudo().browse(self.res_id).exists()
         if not record or not hasattr(record, "message_post"):
             return
-        heading = title % {"tpl": self.template_ref or "", "to": self.recipient_e164 or "?"}
+        heading = title % dict(values, tpl=self.template_ref or "", to=self.recipient_e164 or "?")
         body = Markup('<a href="#" data-oe-model="notify.message" data-oe-id="%s">%s</a>') % (self.id, heading)
         if detail:
             body += Markup("<br/>") + detail

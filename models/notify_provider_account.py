@@ -1,7 +1,7 @@
 import logging
 import threading
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
 from ..clients.base import ProviderError
@@ -38,8 +38,8 @@ class NotifyProviderAccount(models.Model):
         ],
         required=True,
         default="test",
-        help="Sandbox talks to the project's provider simulator (base URL required); test uses the provider's own "
-        "test mode where it has one; production sends real messages.",
+        help="Sandbox (simulator): messages go to a provider simulator at the base URL (required). Provider test "
+        "mode: the provider's own test mode, where it offers one. Production: real messages are sent.",
     )
     base_url = fields.Char(
         string="Base URL",
@@ -57,12 +57,12 @@ class NotifyProviderAccount(models.Model):
         compute="_compute_provider_defaults",
         store=True,
         readonly=False,
-        help="The dispatcher never sends more than this to the provider, instead of provoking refusals.",
+        help="The dispatcher never sends more than this per minute, so that the provider does not refuse requests.",
     )
     concurrency = fields.Integer(default=4, help="How many requests may be in flight at once for this account.")
     max_attempts = fields.Integer(default=5, help="Attempts before a temporary failure becomes final.")
     throttled_until = fields.Datetime(readonly=True, copy=False, help="Set when the provider asked us to slow down.")
-    message_ids = fields.One2many("notify.message", "provider_account_id")
+    message_ids = fields.One2many("notify.message", "provider_account_id", string="Messages")
     message_count = fields.Integer(compute="_compute_message_count")
 
     _sql_constraints = [
@@ -90,9 +90,9 @@ class NotifyProviderAccount(models.Model):
     def _check_base_url(self):
         for account in self:
             if account.environment == "sandbox" and not account.base_url:
-                raise ValidationError(_("A sandbox account needs the base URL of the provider simulator."))
+                raise ValidationError(self.env._("A sandbox account needs the base URL of the provider simulator."))
             if account.base_url and not account.base_url.startswith(("http://", "https://")):
-                raise ValidationError(_("The base URL must start with http:// or https://."))
+                raise ValidationError(self.env._("The base URL must start with http:// or https://."))
 
     # ---- provider hooks, extended in notify_provider_account_<code>.py -------------------------------
     def _notify_default_rate_limit(self):
@@ -108,7 +108,7 @@ class NotifyProviderAccount(models.Model):
         client_class = get_client_class(self.provider)
         base_url = self.base_url or client_class.default_base_urls.get(self.environment)
         if not base_url:
-            raise UserError(_("Account %(name)s has no base URL for its environment.", name=self.name))
+            raise UserError(self.env._("Account %(name)s has no base URL for its environment.", name=self.name))
         return client_class, {
             "base_url": base_url.rstrip("/"),
             "credentials": self.sudo()._notify_credentials(),
@@ -137,11 +137,11 @@ class NotifyProviderAccount(models.Model):
         self.ensure_one()
         try:
             text = self._notify_get_client().test_connection()
-            kind, title = "success", _("Connection OK")
+            kind, title = "success", self.env._("Connection OK")
         except ProviderError as error:
-            text, kind, title = error.message, "danger", _("Connection failed")
+            text, kind, title = error.message, "danger", self.env._("Connection failed")
         except (UserError, ValueError) as error:
-            text, kind, title = str(error), "danger", _("Connection failed")
+            text, kind, title = str(error), "danger", self.env._("Connection failed")
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",

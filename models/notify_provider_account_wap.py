@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 from ..clients.signing import wap_signature
@@ -29,4 +29,4 @@ class NotifyProviderAccount(models.Model):
             try:
                 wap_signature("probe", account.wap_api_secret, 0)
             except ValueError as error:
-                raise ValidationError(_("The WAP API secret is not valid base64: %s", error)) from error
+                raise ValidationError(self.env._("The WAP API secret is not valid base64: %s", error)) from error

@@ -1,7 +1,7 @@
 import logging
 from datetime import timedelta
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 from odoo.tools import safe_eval
 
@@ -33,7 +33,7 @@ class NotifyRule(models.Model):
     active = fields.Boolean(default=True)
     company_id = fields.Many2one("res.company", default=lambda self: self.env.company)
     model_id = fields.Many2one(
-        "ir.model", string="Model", required=True, ondelete="cascade", domain=[("transient", "=", False)]
+        "ir.model", required=True, ondelete="cascade", domain=[("transient", "=", False)]
     )
     model_name = fields.Char(related="model_id.model", string="Model name", store=True, index=True)
     trigger = fields.Selection(
@@ -92,7 +92,7 @@ class NotifyRule(models.Model):
     )
     variable_ids = fields.One2many("notify.rule.variable", "rule_id", string="Variables", copy=True)
     delay_minutes = fields.Integer(string="Delay (minutes)", default=0, help="Wait this long before sending.")
-    automation_id = fields.Many2one("base.automation", compute="_compute_automation_id", string="Automation")
+    automation_id = fields.Many2one("base.automation", compute="_compute_automation_id")
     message_count = fields.Integer(compute="_compute_counters")
     sent_count = fields.Integer(compute="_compute_counters")
     failed_count = fields.Integer(compute="_compute_counters")
@@ -154,23 +154,23 @@ class NotifyRule(models.Model):
         for rule in self:
             model = self.env[rule.model_id.model]
             if not rule.template_ref or not rule.template_ref.strip():
-                raise ValidationError(_("Rule %s: the template reference is required.", rule.name))
-            for label, path in ((_("Recipient field"), rule.recipient_path),
-                                (_("Fallback field"), rule.recipient_fallback_path)):
+                raise ValidationError(self.env._("Rule %s: the template reference is required.", rule.name))
+            for label, path in ((self.env._("Recipient field"), rule.recipient_path),
+                                (self.env._("Fallback field"), rule.recipient_fallback_path)):
                 if path:
                     error = check_field_path(model, path)
                     if error:
-                        raise ValidationError(_("Rule %(rule)s, %(label)s: %(error)s", rule=rule.name,
+                        raise ValidationError(self.env._("Rule %(rule)s, %(label)s: %(error)s", rule=rule.name,
                                                 label=label, error=error))
             if rule.trigger == "on_state_set" and not (rule.state_field_id and rule.state_value_id):
-                raise ValidationError(_("Rule %s: choose the status field and the status value.", rule.name))
+                raise ValidationError(self.env._("Rule %s: choose the status field and the status value.", rule.name))
             if rule.trigger == "on_time" and not rule.date_field_id:
-                raise ValidationError(_("Rule %s: choose the date field the rule is relative to.", rule.name))
+                raise ValidationError(self.env._("Rule %s: choose the date field the rule is relative to.", rule.name))
             try:
                 domain = safe_eval.safe_eval(rule.filter_domain or "[]", {"uid": self.env.uid})
                 model.search(domain, limit=1)
             except Exception as error:
-                raise ValidationError(_("Rule %(rule)s: the filter is not valid: %(error)s", rule=rule.name,
+                raise ValidationError(self.env._("Rule %(rule)s: the filter is not valid: %(error)s", rule=rule.name,
                                         error=error)) from error
 
     # ---- CRUD keeps the shared automations in step ----------------------------------------------------
@@ -198,7 +198,7 @@ class NotifyRule(models.Model):
         """Make base_automation hold exactly one shared "on save" automation per model with record rules,
         and one time automation per time rule; write only what changed (each write reloads the registry)."""
         Automation = self.env["base.automation"].sudo().with_context(active_test=False)
-        rules = self.sudo().search([])  # active rules only
+        rules = self.sudo().search([("active", "=", True)])
         existing = Automation.search([("notify_shared", "=", True)])
         keep = Automation.browse()
         for model, model_rules in rules.filtered(lambda r: r.trigger in RECORD_TRIGGERS).grouped("model_id").items():
@@ -207,7 +207,7 @@ class NotifyRule(models.Model):
             keep |= self._upsert_automation(automation, vals)
         for rule in rules.filtered(lambda r: r.trigger == "on_time"):
             vals = {
-                "name": _("Notify rules: %s", rule.name),
+                "name": self.env._("Notify rules: %s", rule.name),
                 "model_id": rule.model_id.id,
                 "trigger": "on_time",
                 "trg_date_id": rule.date_field_id.id,
@@ -232,7 +232,7 @@ class NotifyRule(models.Model):
                 watched |= rule.trigger_field_ids
         only_create = all(rule.trigger == "on_create" for rule in rules)
         return {
-            "name": _("Notify rules: %s", model.name),
+            "name": self.env._("Notify rules: %s", model.name),
             "model_id": model.id,
             "trigger": "on_create" if only_create else "on_create_or_write",
             "trigger_field_ids": [(6, 0, [] if (watch_everything or only_create) else watched.ids)],
@@ -348,7 +348,7 @@ class NotifyRule(models.Model):
         errors = []
         if not raw:
             paths = " / ".join(p for p in (self.recipient_path, self.recipient_fallback_path) if p)
-            errors.append(_("No phone number on %(rec)s (looked in %(paths)s).", rec=record.display_name,
+            errors.append(self.env._("No phone number on %(rec)s (looked in %(paths)s).", rec=record.display_name,
                             paths=paths))
         else:
             try:
@@ -356,7 +356,7 @@ class NotifyRule(models.Model):
                 iso2, national = split_e164(e164)
                 result.update(recipient_e164=e164, recipient_provider=f"{iso2} {national}")
             except InvalidPhoneError as error:
-                errors.append(str(error))
+                errors.append(self._phone_error_text(error))
         for line in self.variable_ids:
             try:
                 result["variables"][line.name] = line._render(record)
@@ -364,6 +364,21 @@ class NotifyRule(models.Model):
                 errors.append(str(error))
         result["error"] = "\n".join(errors) or False
         return result
+
+    def _phone_error_text(self, error):
+        """The phone client's error, in the user's language."""
+        country = self.env["res.country"].search([("code", "=", error.country)], limit=1) if error.country else None
+        texts = {
+            "empty": self.env._("No phone number."),
+            "unknown_country": self.env._("'%(code)s' is not a known country code.", code=error.country),
+            "no_country": self.env._(
+                "The number '%(raw)s' has no country code: write it as +<country code><number> or set a country "
+                "on the contact or the provider account.", raw=error.raw),
+            "invalid": self.env._("The number '%(raw)s' is not a valid phone number for %(country)s.",
+                                  raw=error.raw, country=country.name)
+            if country else self.env._("The number '%(raw)s' is not a valid phone number.", raw=error.raw),
+        }
+        return texts.get(error.code, str(error))
 
     def _resolve_recipient(self, record):
         """Return (raw number, default country code) from the recipient field, else the fallback."""
@@ -408,7 +423,7 @@ class NotifyRule(models.Model):
             "view_mode": "form",
             "target": "new",
             "context": {"default_rule_id": self.id},
-            "name": _("Preview"),
+            "name": self.env._("Preview"),
         }
 
     def action_view_messages(self):

@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 from ..tools.field_path import RenderError, check_field_path, resolve_path, value_to_text
@@ -29,12 +29,12 @@ class NotifyRuleVariable(models.Model):
             model = self.env[line.rule_id.model_id.model]
             if line.source == "field":
                 if not line.field_path:
-                    raise ValidationError(_("Variable %s: choose the field it comes from.", line.name))
+                    raise ValidationError(self.env._("Variable %s: choose the field it comes from.", line.name))
                 error = check_field_path(model, line.field_path)
                 if error:
-                    raise ValidationError(_("Variable %(name)s: %(error)s", name=line.name, error=error))
+                    raise ValidationError(self.env._("Variable %(name)s: %(error)s", name=line.name, error=error))
             elif not line.template:
-                raise ValidationError(_("Variable %s: write its inline template.", line.name))
+                raise ValidationError(self.env._("Variable %s: write its inline template.", line.name))
 
     def _render(self, record):
         self.ensure_one()
@@ -47,9 +47,11 @@ class NotifyRuleVariable(models.Model):
                     self.template, record._name, record.ids, engine="inline_template"
                 )[record.id]
             except Exception as error:  # noqa: BLE001 - any template error becomes a readable message
-                raise RenderError(_("Variable %(name)s: the template failed: %(error)s", name=self.name,
+                raise RenderError(self.env._("Variable %(name)s: the template failed: %(error)s", name=self.name,
                                     error=error)) from error
         text = str(text or "").strip()
         if not text and self.required:
-            raise RenderError(_("Variable %(name)s is empty on %(rec)s.", name=self.name, rec=record.display_name))
+            raise RenderError(
+                self.env._("Variable %(name)s is empty on %(rec)s.", name=self.name, rec=record.display_name)
+            )
         return text

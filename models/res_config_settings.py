@@ -8,15 +8,15 @@ class ResConfigSettings(models.TransientModel):
         string="Dispatch safety interval (minutes)",
         config_parameter="notify_rules.dispatch_interval",
         default=5,
-        help="Messages are sent right after the transaction that queued them; this interval only catches "
-        "retries and anything a crash left behind.",
+        help="Messages are sent as soon as the change that queued them is saved; this interval only catches "
+        "retries and messages left behind by a crash.",
     )
     notify_poll_interval = fields.Integer(
         string="Status polling interval (minutes)", config_parameter="notify_rules.poll_interval", default=10
     )
 
     def set_values(self):
-        super().set_values()
+        res = super().set_values()
         crons = {
             "notify_rules.ir_cron_notify_dispatch": self.notify_dispatch_interval,
             "notify_rules.ir_cron_notify_poll_status": self.notify_poll_interval,
@@ -25,3 +25,4 @@ class ResConfigSettings(models.TransientModel):
             cron = self.env.ref(xmlid, raise_if_not_found=False)
             if cron and minutes and minutes > 0:
                 cron.sudo().write({"interval_number": minutes, "interval_type": "minutes"})
+        return res

@@ -1,7 +1,6 @@
 """WAP client against the simulator over real loopback HTTP: no database, no mocked `requests`."""
 
 import base64
-import shutil
 import subprocess
 import time
 import unittest
@@ -83,6 +82,7 @@ class WapCase(unittest.TestCase):
         seed_demo(cls.sim.wap)
 
     def setUp(self):
+        super().setUp()
         self.sim.reset()
         self.sim.wap.progress_seconds = (1, 2, 3)
         self.client = self.make_client()

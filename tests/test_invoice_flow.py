@@ -14,7 +14,7 @@ class TestInvoiceFlow(NotifySimulatorMixin, AccountTestInvoicingCommon):
     def setUpClass(cls):
         super().setUpClass()
         cls.start_simulator()
-        # configuration is an administrator's job; the invoices are posted by the accountant (no notify rights)
+        # configuration is an administrator's job; the accountant posting invoices has no notify rights
         admin_env = cls.env(su=True)
         cls.account = cls.create_wap_account(admin_env, company_id=cls.env.company.id)
         cls.partner_a.write({"mobile": "+237 690 00 00 01", "country_id": cls.env.ref("base.cm").id})
@@ -39,7 +39,8 @@ class TestInvoiceFlow(NotifySimulatorMixin, AccountTestInvoicingCommon):
         )
 
     def messages_of(self, move):
-        return self.env["notify.message"].sudo().search([("res_model", "=", "account.move"), ("res_id", "in", move.ids)])
+        domain = [("res_model", "=", "account.move"), ("res_id", "in", move.ids)]
+        return self.env["notify.message"].sudo().search(domain)
 
     def test_invoice_posted_to_delivered(self):
         invoice = self.init_invoice("out_invoice", partner=self.partner_a, amounts=[1500.0])

@@ -40,8 +40,9 @@ class TestRuleConfig(NotifyCase):
         self.assertEqual(len(shared), 1)
         self.assertEqual(shared.trigger, "on_create")
         self.assertEqual(shared.action_server_ids.state, "notify_rule")
+        email = self.env.ref("base.field_res_partner__email")
         second = self.env["notify.rule"].create(
-            self.rule_vals(trigger="on_write", trigger_field_ids=[(6, 0, self.env.ref("base.field_res_partner__email").ids)])
+            self.rule_vals(trigger="on_write", trigger_field_ids=[(6, 0, email.ids)])
         )
         shared = Automation.search([("notify_shared", "=", True), ("model_id.model", "=", "res.partner")])
         self.assertEqual(len(shared), 1, "one automation per model, whatever the number of rules")
@@ -75,7 +76,9 @@ class TestRuleConfig(NotifyCase):
 
     def test_preview_shows_what_would_be_sent(self):
         partner = self.make_partner(mobile="690 00 00 03")
-        preview = self.env["notify.rule.preview"].create({"rule_id": self.rule.id, "record_ref": f"res.partner,{partner.id}"})
+        preview = self.env["notify.rule.preview"].create(
+            {"rule_id": self.rule.id, "record_ref": f"res.partner,{partner.id}"}
+        )
         self.assertTrue(preview.ok)
         self.assertEqual(preview.recipient_e164, "+237690000003")
         self.assertEqual(preview.recipient_provider, "CM 690000003")
@@ -83,7 +86,9 @@ class TestRuleConfig(NotifyCase):
 
     def test_preview_explains_why_not(self):
         no_phone = self.make_partner(mobile=False)
-        preview = self.env["notify.rule.preview"].create({"rule_id": self.rule.id, "record_ref": f"res.partner,{no_phone.id}"})
+        preview = self.env["notify.rule.preview"].create(
+            {"rule_id": self.rule.id, "record_ref": f"res.partner,{no_phone.id}"}
+        )
         self.assertFalse(preview.ok)
         self.assertIn("No phone number", preview.error)
         bad = self.make_partner(name="Bad", mobile="+237 12")

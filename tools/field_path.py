@@ -1,6 +1,6 @@
 """Field paths such as ``partner_id.mobile``: validated at save, resolved per record, shown as text."""
 
-from odoo import _, fields
+from odoo import fields
 from odoo.tools import format_amount, format_date, format_datetime
 
 
@@ -15,11 +15,13 @@ def check_field_path(model, path):
     for index, name in enumerate(parts):
         field = current._fields.get(name)
         if not field:
-            return _("'%(path)s': %(model)s has no field '%(name)s'.", path=path, model=current._description,
-                     name=name)
+            model_name = current.env["ir.model"]._get(current._name).name
+            return model.env._("'%(path)s': %(model)s has no field '%(name)s'.", path=path, model=model_name, name=name)
         if index < len(parts) - 1:
             if not field.relational:
-                return _("'%(path)s': '%(name)s' is not a relation, it cannot be followed.", path=path, name=name)
+                return model.env._(
+                    "'%(path)s': '%(name)s' is not a relation, it cannot be followed.", path=path, name=name
+                )
             current = current.env[field.comodel_name]
     return None
 
@@ -60,5 +62,5 @@ def value_to_text(holder, name, value):
     if field.type == "float":
         return f"{value:g}"
     if field.type == "boolean":
-        return _("Yes") if value else _("No")
+        return env._("Yes") if value else env._("No")
     return str(value)

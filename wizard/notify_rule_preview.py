@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 
 
 class NotifyRulePreview(models.TransientModel):
@@ -16,7 +16,7 @@ class NotifyRulePreview(models.TransientModel):
     recipient_provider = fields.Char(string="Recipient (provider format)", compute="_compute_preview")
     variables_text = fields.Text(string="Variables", compute="_compute_preview")
     error = fields.Text(string="Cannot be sent because", compute="_compute_preview")
-    ok = fields.Boolean(compute="_compute_preview")
+    ok = fields.Boolean(string="Can be sent", compute="_compute_preview")
 
     @api.model
     def _selection_record_ref(self):
@@ -39,9 +39,9 @@ class NotifyRulePreview(models.TransientModel):
                           variables_text=False, error=False, ok=False)
             record = preview.record_ref
             if not record:
-                values["error"] = _("Choose a record to preview.")
+                values["error"] = self.env._("Choose a record to preview.")
             elif record._name != preview.rule_id.model_name:
-                values["error"] = _("The record must be a %s.", preview.rule_id.model_id.name)
+                values["error"] = self.env._("The record must be a %s.", preview.rule_id.model_id.name)
             else:
                 rendered = preview.rule_id._notify_render(record)
                 values.update(

@@ -1,3 +1,5 @@
+# A command-line program: it talks to its user on stdout.
+# pylint: disable=print-used
 """Serve the provider simulators with demo data until Ctrl-C.
 
     cd tests && python -m simulator --port 8079

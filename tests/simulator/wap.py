@@ -69,9 +69,10 @@ class WapSimulator(ProviderSimulator):
     def reset(self):
         """Forget requests, faults, messages and rate counters; accounts and automations stay."""
         with self.lock:
-            super().reset()
+            result = super().reset()
             self.messages.clear()
             self._hits.clear()
+        return result
 
     def sent_count(self):
         return len(self.messages)
