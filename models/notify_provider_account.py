@@ -1,6 +1,8 @@
 import logging
 import threading
 
+from lxml import etree
+
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
@@ -101,6 +103,26 @@ class NotifyProviderAccount(models.Model):
     def _notify_credentials(self):
         """Return the credentials the provider's client needs (read as superuser: callers are trusted)."""
         return {}
+
+    @api.model
+    def _notify_credential_fields(self):
+        """{provider code: [(field name, is secret)]}: the form shows them, so a provider adds no view."""
+        return {}
+
+    @api.model
+    def _get_view(self, view_id=None, view_type="form", **options):
+        arch, view = super()._get_view(view_id, view_type, **options)
+        pages = arch.xpath("//page[@name='credentials']") if view_type == "form" else []
+        for code, credential_fields in (self._notify_credential_fields().items() if pages else ()):
+            group = etree.SubElement(
+                pages[0], "group", {"name": f"credentials_{code}", "invisible": f"provider != '{code}'"}
+            )
+            for name, secret in credential_fields:
+                attrs = {"name": name, "required": f"provider == '{code}'"}
+                if secret:
+                    attrs["password"] = "True"
+                etree.SubElement(group, "field", attrs)
+        return arch, view
 
     # ---- client -------------------------------------------------------------------------------------
     def _notify_client_config(self):

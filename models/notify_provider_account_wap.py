@@ -18,6 +18,10 @@ class NotifyProviderAccount(models.Model):
             return 100  # documented: 100 requests per minute
         return super()._notify_default_rate_limit()
 
+    @api.model
+    def _notify_credential_fields(self):
+        return dict(super()._notify_credential_fields(), wap=[("wap_api_key", False), ("wap_api_secret", True)])
+
     def _notify_credentials(self):
         if self.provider == "wap":
             return {"api_key": self.wap_api_key or "", "api_secret": self.wap_api_secret or ""}

@@ -333,7 +333,10 @@ class NotifyRule(models.Model):
             records = self.env[model_name].browse(sorted(ids)).exists()
             vals_list.extend(rule._prepare_message_vals(record) for record in records)
         if vals_list:
-            self.env["notify.message"].create(vals_list)
+            messages = self.env["notify.message"].create(vals_list)
+            for message in messages.filtered(lambda m: m.state == "failed"):
+                message._post_on_record(self.env._("Template %(tpl)s to %(to)s cannot be sent"),
+                                        detail=message.last_error)
             self.env["notify.message"]._trigger_dispatch()
             self.env.flush_all()  # pre-commit runs after the ORM flush: flush what we just created
 

@@ -41,6 +41,7 @@ class TestDispatch(NotifyCase):
         message = self.messages_of(partner)
         self.assertEqual(message.state, "failed")
         self.assertIn("No phone number", message.last_error)
+        self.assertIn("cannot be sent", partner.message_ids[0].body)
         self.dispatch()
         self.assertFalse(self.wap_sim.requests)
 

@@ -74,6 +74,19 @@ class TestRuleConfig(NotifyCase):
         self.assertEqual(rule.automation_id.notify_rule_id, rule)
         self.assertEqual(rule.automation_id.trg_date_range, 1)
 
+    def test_time_rule_enqueues_when_the_date_is_reached(self):
+        rule = self.env["notify.rule"].create(
+            self.rule_vals(trigger="on_time", date_field_id=self.env.ref("base.field_res_partner__write_date").id,
+                           time_offset=0, time_unit="minutes", template_ref="tpl-time",
+                           filter_domain="[('ref', '=', 'time')]")
+        )
+        partner = self.make_partner(ref="time")
+        self.make_partner(name="Not me", ref="other")
+        self.env["base.automation"]._check()
+        self.env.cr.flush()
+        messages = self.env["notify.message"].search([("rule_id", "=", rule.id)])
+        self.assertEqual((messages.res_id, messages.template_ref), (partner.id, "tpl-time"))
+
     def test_preview_shows_what_would_be_sent(self):
         partner = self.make_partner(mobile="690 00 00 03")
         preview = self.env["notify.rule.preview"].create(

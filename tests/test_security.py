@@ -25,6 +25,13 @@ class TestSecurity(NotifyCase):
                 account.read(["wap_api_key"])
         self.assertTrue(self.account.read(["wap_api_secret"])[0]["wap_api_secret"])
 
+    def test_credentials_shown_to_system_administrators_only(self):
+        arch = self.env["notify.provider.account"].get_view(view_type="form")["arch"]
+        self.assertIn('name="wap_api_secret"', arch)
+        self.assertRegex(arch, r'<field name="wap_api_secret"[^>]*password="True"')
+        arch = self.env["notify.provider.account"].with_user(self.notify_manager).get_view(view_type="form")["arch"]
+        self.assertNotIn("wap_api", arch)
+
     def test_manager_still_sends_without_seeing_secrets(self):
         message = self.messages_of(self.make_partner())
         message.with_user(self.notify_manager).action_cancel()
