@@ -28,6 +28,7 @@ STATE_RANK = {"sent": 1, "delivered": 2, "read": 3}
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 3600
 POLL_MAX_AGE_DAYS = 7
+POLL_FIRST_DELAY_SECONDS = 60
 
 
 def _auto_commit():
@@ -242,6 +243,9 @@ class NotifyMessage(models.Model):
                 results = list(pool.map(send, outbound))
         for (message, _outbound), result in zip(outbound, results, strict=True):
             message._apply_send_result(result)
+        if any(m.state == "sent" for m in messages):  # first status check soon, not at the next interval
+            poll_cron = self.env.ref("notify_rules.ir_cron_notify_poll_status").sudo()
+            poll_cron._trigger(at=fields.Datetime.now() + timedelta(seconds=POLL_FIRST_DELAY_SECONDS))
 
     def _to_outbound(self):
         self.ensure_one()
