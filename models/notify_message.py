@@ -11,6 +11,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from ..clients.base import OutboundMessage, OutcomeUnknownError, PermanentError, ProviderError, RetryableError
+from ..clients.registry import get_client_class
 
 _logger = logging.getLogger(__name__)
 
@@ -145,6 +146,9 @@ class NotifyMessage(models.Model):
 
     @api.model
     def _dispatch_account(self, account, batch_limit=None):
+        client = self._client_or_report(account)
+        if client is None:
+            return
         commit = _auto_commit()
         sent_batches = 0
         while batch_limit is None or sent_batches < batch_limit:
@@ -157,7 +161,7 @@ class NotifyMessage(models.Model):
                 if wait_until:
                     self._trigger_dispatch(at=wait_until)
                 return
-            self._send_batch(account, messages)
+            self._send_batch(account, client, messages)
             sent_batches += 1
         if commit:
             self.env.cr.commit()  # pylint: disable=invalid-commit
@@ -221,9 +225,21 @@ class NotifyMessage(models.Model):
         )
         return self.browse(), cr.fetchone()[0]
 
-    def _send_batch(self, account, messages):
+    @api.model
+    def _client_or_report(self, account):
+        """The account's client; if the account is misconfigured, say so on its due messages (kept queued)."""
+        try:
+            return account._notify_get_client()
+        except (ProviderError, UserError) as error:
+            reason = error.message if isinstance(error, ProviderError) else str(error)
+            _logger.warning("Notify account %s cannot send: %s", account.id, reason)
+            self.sudo().search([("provider_account_id", "=", account.id), ("state", "=", "queued")]).write(
+                {"last_error": self.env._("Not sent yet, the provider account must be fixed: %s", reason)}
+            )
+            return None
+
+    def _send_batch(self, account, client, messages):
         """Send in parallel threads (plain Python, no ORM in threads); apply results in this thread."""
-        client = account._notify_get_client()
         outbound = [(message, message._to_outbound()) for message in messages]
         unexpected = self.env._("Unexpected error while sending: %s")  # translated here: threads have no env
 
@@ -324,9 +340,11 @@ class NotifyMessage(models.Model):
             )
             if not stuck:
                 continue
-            client = account._notify_get_client()
+            client = None
+            if get_client_class(account.provider).can_lookup_by_idempotency_key:
+                client = self._client_or_report(account)
             for message in stuck:
-                if client.can_lookup_by_idempotency_key:
+                if client is not None:
                     try:
                         result = client.lookup(message.idempotency_key)
                     except ProviderError as error:
@@ -357,7 +375,9 @@ class NotifyMessage(models.Model):
         )
         commit = _auto_commit()
         for account, account_messages in messages.grouped("provider_account_id").items():
-            client = account._notify_get_client()
+            client = self._client_or_report(account)
+            if client is None:
+                continue
             for message in account_messages:
                 try:
                     status = client.get_status(message.provider_ref)

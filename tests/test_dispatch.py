@@ -198,6 +198,17 @@ class TestDispatch(NotifyCase):
             self.dispatch()
         self.assertEqual(message.state, "sent")
 
+    def test_misconfigured_account_keeps_messages_queued_and_says_why(self):
+        message = self.messages_of(self.make_partner())
+        self.account.wap_api_key = False
+        self.dispatch()
+        self.assertEqual((message.state, len(self.wap_sim.requests)), ("queued", 0))
+        self.assertIn("provider account must be fixed", message.last_error)
+        self.assertIn("API key", message.last_error)
+        self.account.wap_api_key = "demo-wap-key"
+        self.dispatch()
+        self.assertEqual(message.state, "sent")
+
     def test_test_connection_button(self):
         result = self.account.action_test_connection()
         self.assertEqual(result["params"]["type"], "success", result)
