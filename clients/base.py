@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from typing import NamedTuple
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -20,11 +21,19 @@ NORMALIZED_STATES = ('sent', 'delivered', 'read', 'failed')
 
 
 class ProviderError(Exception):
-    """Base error: `message` is written for an administrator and never contains secrets."""
+    """Base error: `message` is an English sentence for an administrator (and the logs), never containing secrets.
 
-    def __init__(self, message, *, http_status=None, retry_after=None, body=None):
+    `code` (a short stable string such as 'rate_limited') and `params` (a dict, usually with 'provider') say the
+    same thing in a form the Odoo side can translate: see tools/provider_errors.py.
+    """
+
+    default_code = 'provider_error'  # no translation entry: the Odoo side shows `message`
+
+    def __init__(self, message, *, code=None, params=None, http_status=None, retry_after=None, body=None):
         super().__init__(message)
         self.message = message
+        self.code = code or self.default_code
+        self.params = dict(params or {})
         self.http_status = http_status
         self.retry_after = retry_after
         self.body = body[:BODY_MAX_CHARS] if body else body
@@ -40,6 +49,20 @@ class PermanentError(ProviderError):
 
 class OutcomeUnknownError(ProviderError):
     """The request may have reached the provider but we cannot know whether it was processed."""
+
+
+class _KeepMissing(dict):
+    """format_map() mapping that leaves an unknown {placeholder} as it is instead of raising KeyError."""
+
+    def __missing__(self, key):
+        return '{' + key + '}'
+
+
+class ErrorSpec(NamedTuple):
+    """How a client reads one HTTP error status: the error code and its English message (see _request)."""
+
+    code: str
+    message: str
 
 
 @dataclass
@@ -71,6 +94,24 @@ class StatusResult:
     cost: float | None = None
     currency: str | None = None
     error: str | None = None
+    # `error` again, translatable: code 'delivery_failed' with provider, provider_status, provider_message
+    error_code: str | None = None
+    error_params: dict = field(default_factory=dict)
+
+
+class ConnectionResult(str):
+    """What test_connection() returns: the English success sentence (it *is* that str, for logs and old callers)
+    plus `code` and `params` so the Odoo side can say it in the user's language."""
+
+    def __new__(cls, message, *, code='connection_ok', params=None):
+        result = super().__new__(cls, message)
+        result.code = code
+        result.params = dict(params or {})
+        return result
+
+    @property
+    def message(self):
+        return str(self)
 
 
 def parse_retry_after(value):
@@ -118,7 +159,10 @@ class BaseClient:
         self.environment = environment
         self.base_url = (base_url or self.default_base_urls.get(environment) or '').rstrip('/')
         if not self.base_url:
-            raise PermanentError(f'{self.provider_label}: no base URL configured for environment "{environment}".')
+            raise PermanentError(
+                f'{self.provider_label}: no base URL configured for environment "{environment}".',
+                code='no_base_url', params={'provider': self.provider_label, 'environment': environment},
+            )
         self.credentials = dict(credentials or {})
         self.timeout = timeout
         self.session = requests.Session()
@@ -144,11 +188,13 @@ class BaseClient:
     def _default_params(self):
         return {}
 
-    def _request(self, method, path, *, json=None, params=None, headers=None, idempotent, errors=None):
+    def _request(self, method, path, *, json=None, params=None, headers=None, idempotent, errors=None,
+                 error_params=None):
         """Perform one call and classify the outcome; return the Response for 2xx, raise ProviderError otherwise.
 
-        `errors` maps an HTTP status to the plain-words message to raise; `{message}` in it is replaced by the
-        provider's own message.
+        `errors` maps an HTTP status (4xx) to an ErrorSpec; its message is formatted with the error's params:
+        `provider`, `status`, `provider_message` (the provider's own words) and those of `error_params`.
+        Unlisted 4xx statuses are 'refused'.
         """
         url = self.base_url + path
         all_params = {**self._default_params(), **(params or {})}
@@ -160,32 +206,46 @@ class BaseClient:
             )
         except requests.RequestException as exc:
             _logger.debug('%s %s %s -> %s', self.code, method, path, type(exc).__name__)
+            failure = {'provider': label, 'error_type': type(exc).__name__, 'timeout': self.timeout}
             if _sent_before_failure(exc):
-                raise RetryableError(f'{label} could not be reached ({type(exc).__name__}); will retry.') from exc
+                raise RetryableError(f'{label} could not be reached ({type(exc).__name__}); will retry.',
+                                     code='unreachable', params=failure) from exc
             if idempotent:
-                raise RetryableError(f'{label} did not answer in time ({type(exc).__name__}); will retry.') from exc
+                raise RetryableError(f'{label} did not answer in time ({type(exc).__name__}); will retry.',
+                                     code='timeout', params=failure) from exc
             raise OutcomeUnknownError(
-                f'{label} did not answer ({type(exc).__name__}): the message may or may not have been accepted.'
+                f'{label} did not answer ({type(exc).__name__}): the message may or may not have been accepted.',
+                code='no_answer', params=failure,
             ) from exc
         status = response.status_code
         _logger.debug('%s %s %s -> %s', self.code, method, path, status)
         if 200 <= status < 300:
             return response
-        provider_message = self._provider_message(response)
         body = response.text
         if status == 429:
             retry_after = parse_retry_after(response.headers.get('Retry-After'))
             raise RetryableError(
                 f'{label} rate limit reached (HTTP 429); will retry.',
+                code='rate_limited',
+                params={'provider': label, 'status': status, 'retry_after': retry_after},
                 http_status=status,
                 retry_after=retry_after,
                 body=body,
             )
         if status >= 500:
             message = f'{label} had a server error (HTTP {status}); will retry.'
-            raise RetryableError(message, http_status=status, body=body)
-        template = (errors or {}).get(status) or f'{label} refused the request (HTTP {status}): ' + '{message}'
-        raise PermanentError(template.replace('{message}', provider_message), http_status=status, body=body)
+            raise RetryableError(message, code='server_error', params={'provider': label, 'status': status},
+                                 http_status=status, body=body)
+        error_params = {
+            **(error_params or {}),
+            'provider': label,
+            'status': status,
+            'provider_message': self._provider_message(response),
+        }
+        code, template = (errors or {}).get(status) or ErrorSpec(
+            code='refused', message='{provider} refused the request (HTTP {status}): {provider_message}')
+        raise PermanentError(template.format_map(_KeepMissing(error_params)), code=code, params=error_params,
+                             http_status=status, body=body)
 
     @staticmethod
     def _provider_message(response):
@@ -210,5 +270,6 @@ class BaseClient:
         raise NotImplementedError
 
     def test_connection(self):
-        """Return a plain-words success sentence; raise ProviderError on failure."""
+        """Return a ConnectionResult (the English success sentence, code 'connection_ok'); raise ProviderError
+        on failure."""
         raise NotImplementedError

@@ -68,3 +68,12 @@ def split_e164(e164):
             f"The number '{e164}' is not a valid international (E.164) phone number.", 'invalid', e164
         )
     return phonenumbers.region_code_for_number(number), phonenumbers.national_significant_number(number)
+
+
+def format_international(e164):
+    """'+237690000001' -> '+237 6 90 00 00 01' for people to read; '' when not a valid number."""
+    try:
+        number = phonenumbers.parse(e164 or '', None)
+    except phonenumbers.NumberParseException:
+        return ''
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)

@@ -7,7 +7,16 @@ import time
 from datetime import datetime, timezone
 from urllib.parse import quote
 
-from .base import BaseClient, OutcomeUnknownError, PermanentError, RetryableError, SendResult, StatusResult
+from .base import (
+    BaseClient,
+    ConnectionResult,
+    ErrorSpec,
+    OutcomeUnknownError,
+    PermanentError,
+    RetryableError,
+    SendResult,
+    StatusResult,
+)
 from .phone import InvalidPhoneError, split_e164
 from .signing import wap_signature
 
@@ -39,19 +48,23 @@ STATUS_MAP = {
 }
 DEFAULT_STATE = 'sent'
 
-CREDENTIALS_MESSAGE = 'WAP refused the credentials: check the API key and secret.'
+LABEL = 'WAP'
+# HTTP status -> ErrorSpec(code, English message); BaseClient._request lists the placeholders.
+CREDENTIALS_ERROR = ErrorSpec(code='credentials', message='WAP refused the credentials: check the API key and secret.')
+REFUSED_ERROR = ErrorSpec(code='refused', message='WAP refused the request: {provider_message}')
 SEND_ERRORS = {
-    400: 'WAP refused the request: {message}',
-    401: CREDENTIALS_MESSAGE,
-    403: CREDENTIALS_MESSAGE,
-    404: 'WAP automation {reference} not found or inactive.',
+    400: REFUSED_ERROR,
+    401: CREDENTIALS_ERROR,
+    403: CREDENTIALS_ERROR,
+    404: ErrorSpec(code='automation_not_found', message='WAP automation {reference} not found or inactive.'),
 }
 STATUS_ERRORS = {
-    400: 'WAP refused the request: {message}',
-    401: CREDENTIALS_MESSAGE,
-    403: CREDENTIALS_MESSAGE,
-    404: 'WAP message {reference} not found.',
+    400: REFUSED_ERROR,
+    401: CREDENTIALS_ERROR,
+    403: CREDENTIALS_ERROR,
+    404: ErrorSpec(code='message_not_found', message='WAP message {reference} not found.'),
 }
+CONNECTION_OK = 'Connection OK: WAP accepted the credentials.'
 
 
 def format_scheduled(when):
@@ -83,7 +96,7 @@ def _float_or_none(value):
 
 class WapClient(BaseClient):
     code = 'wap'
-    provider_label = 'WAP'
+    provider_label = LABEL
     can_lookup_by_idempotency_key = False  # the API has no idempotency key nor a search by our own key
     default_base_urls = {'production': PRODUCTION_URL, 'test': PRODUCTION_URL}
 
@@ -92,14 +105,15 @@ class WapClient(BaseClient):
         self.api_key = (self.credentials.get('api_key') or '').strip()
         self.api_secret = (self.credentials.get('api_secret') or '').strip()
         if not self.api_key or not self.api_secret:
-            raise PermanentError('WAP: the API key and the API secret are both required.')
+            raise PermanentError('WAP: the API key and the API secret are both required.',
+                                 code='missing_credentials', params={'provider': LABEL})
 
     def _auth_headers(self, method, path):
         timestamp = int(time.time())
         try:
             signature = wap_signature(self.api_key, self.api_secret, timestamp)
         except ValueError as exc:
-            raise PermanentError(f'WAP: {exc}') from None
+            raise PermanentError(f'WAP: {exc}', code='bad_secret', params={'provider': LABEL}) from None
         return {
             'Content-Type': 'application/json',
             'X-API-Key': self.api_key,
@@ -110,18 +124,16 @@ class WapClient(BaseClient):
     def _default_params(self):
         return dict(TEST_MODE_PARAMS) if self.environment == 'test' else {}
 
-    @staticmethod
-    def _errors(template, reference):
-        return {code: text.replace('{reference}', str(reference)) for code, text in template.items()}
-
     def _payload(self, msg):
         try:
             country, national = split_e164(msg.recipient_e164)
         except InvalidPhoneError as exc:
-            raise PermanentError(str(exc)) from None
+            raise PermanentError(str(exc), code='bad_recipient',
+                                 params={'provider': LABEL, 'number': exc.raw or msg.recipient_e164 or ''}) from None
         reference = str(msg.template_ref or '').strip()
         if not reference:
-            raise PermanentError('WAP: the message has no automation reference (GUID).')
+            raise PermanentError('WAP: the message has no automation reference (GUID).', code='no_template',
+                                 params={'provider': LABEL})
         return {
             # The guide's schema says "string" while its own examples send an int (1758796201): we send the
             # documented type, a string; the simulator accepts both.
@@ -136,26 +148,30 @@ class WapClient(BaseClient):
     @staticmethod
     def _data(response, *, on_garbage):
         """Return the `data` object of a 2xx envelope; `success: false` is a refusal even with HTTP 200."""
+        status = response.status_code
         try:
             body = response.json()
         except ValueError:
             body = None
         if not isinstance(body, dict):
-            raise on_garbage('WAP answered with an unreadable body.', http_status=response.status_code,
-                             body=response.text)
+            raise on_garbage('WAP answered with an unreadable body.', code='unreadable_answer',
+                             params={'provider': LABEL, 'status': status}, http_status=status, body=response.text)
         if body.get('success') is False:
-            raise PermanentError(f'WAP refused the request: {body.get("message") or "no reason given"}',
-                                 http_status=response.status_code, body=response.text)
+            provider_message = str(body.get('message') or '')
+            raise PermanentError(f'WAP refused the request: {provider_message or "no reason given"}',
+                                 code='refused',
+                                 params={'provider': LABEL, 'status': status, 'provider_message': provider_message},
+                                 http_status=status, body=response.text)
         data = body.get('data')
         if not isinstance(data, dict) or not data.get('reference'):
-            raise on_garbage('WAP answered without a message reference.', http_status=response.status_code,
-                             body=response.text)
+            raise on_garbage('WAP answered without a message reference.', code='no_reference',
+                             params={'provider': LABEL, 'status': status}, http_status=status, body=response.text)
         return data
 
     def send(self, msg):
         payload = self._payload(msg)
-        response = self._request('POST', SEND_PATH, json=payload, idempotent=False,
-                                 errors=self._errors(SEND_ERRORS, payload['reference']))
+        response = self._request('POST', SEND_PATH, json=payload, idempotent=False, errors=SEND_ERRORS,
+                                 error_params={'reference': payload['reference']})
         data = self._data(response, on_garbage=lambda text, **kw: OutcomeUnknownError(
             text + ' The message may or may not have been accepted.', **kw))
         provider_status = str(data.get('status') or '')
@@ -171,25 +187,30 @@ class WapClient(BaseClient):
 
     def get_status(self, provider_ref):
         path = STATUS_PATH.format(reference=quote(str(provider_ref), safe=''))
-        response = self._request('GET', path, idempotent=True, errors=self._errors(STATUS_ERRORS, provider_ref))
+        response = self._request('GET', path, idempotent=True, errors=STATUS_ERRORS,
+                                 error_params={'reference': str(provider_ref)})
         data = self._data(response, on_garbage=RetryableError)  # reading a status again is harmless
         provider_status = str(data.get('status') or '')
         status = normalize_status(provider_status)
+        failed = status == 'failed'
+        provider_message = str(data.get('error') or '') if failed else ''
         return StatusResult(
             status=status,
             provider_status=provider_status,
             raw=data,
             cost=_float_or_none(data.get('cost')),
             currency=data.get('currency') or None,
-            error=(data.get('error') or f'WAP reports the message as "{provider_status}".') if status == 'failed'
-            else None,
+            error=(provider_message or f'WAP reports the message as "{provider_status}".') if failed else None,
+            error_code='delivery_failed' if failed else None,
+            error_params={'provider': LABEL, 'provider_status': provider_status, 'provider_message': provider_message}
+            if failed else {},
         )
 
     def test_connection(self):
         try:
-            self._request('GET', CONNECTION_TEST_PATH, idempotent=True, errors=self._errors(STATUS_ERRORS, 'test'))
+            self._request('GET', CONNECTION_TEST_PATH, idempotent=True, errors=STATUS_ERRORS,
+                          error_params={'reference': 'test'})
         except PermanentError as exc:
-            if exc.http_status == 404:
-                return 'Connection OK: WAP accepted the credentials.'
-            raise
-        return 'Connection OK: WAP accepted the credentials.'
+            if exc.http_status != 404:  # 404: the signed request was accepted, the fake reference was not
+                raise
+        return ConnectionResult(CONNECTION_OK, code='connection_ok', params={'provider': LABEL, 'url': self.base_url})

@@ -24,6 +24,11 @@ class BaseAutomation(models.Model):
         records = records.filtered(self._check_trigger_fields)
         if not records:
             return
-        context = {"active_model": records._name, "active_ids": records.ids, "domain_post": domain_post}
+        old_values = self.env.context.get("old_values")
         for action in self.sudo().action_server_ids:
-            action.with_context(**context).run()
+            if action.state == "notify_rule":
+                # our runner needs no evaluation context: skip run()'s (costly on every save of the model)
+                action._notify_run(records, old_values)
+            else:
+                context = {"active_model": records._name, "active_ids": records.ids, "domain_post": domain_post}
+                action.with_context(**context).run()

@@ -1,4 +1,4 @@
-from odoo import fields, models
+from odoo import fields, models, tools
 
 
 class IrActionsServer(models.Model):
@@ -9,15 +9,25 @@ class IrActionsServer(models.Model):
     )
 
     def _run_action_notify_rule_multi(self, eval_context=None):
+        """Server-action entry point (e.g. run by hand): the records are the context's active_ids."""
+        records = self.env[self.model_id.model].browse(self.env.context.get("active_ids", []))
+        self._notify_run(records, self.env.context.get("old_values"))
+        return False
+
+    def _notify_run(self, records, old_values):
         """Hand the batch to the notify rules bound to this action's automation."""
         automation = self.base_automation_id
-        if not automation:
-            return False
-        records = self.env[self.model_id.model].browse(self.env.context.get("active_ids", []))
+        if not automation or not records:
+            return
         Rule = self.env["notify.rule"].sudo()
         if automation.notify_rule_id:
             rules = automation.notify_rule_id.filtered("active")
         else:
-            rules = Rule.search([("model_id", "=", self.model_id.id), ("trigger", "!=", "on_time")])
-        Rule._notify_on_event(rules, records, self.env.context.get("old_values"))
-        return False
+            rules = Rule.browse(self._notify_record_rule_ids(self.model_id.id))
+        Rule._notify_on_event(rules, records, old_values)
+
+    @tools.ormcache("model_id")
+    def _notify_record_rule_ids(self, model_id):
+        """Active record-event rules of a model; cached, as it is asked on every save (cleared by the rules)."""
+        rules = self.env["notify.rule"].sudo().search([("model_id", "=", model_id), ("trigger", "!=", "on_time")])
+        return tuple(rules.ids)

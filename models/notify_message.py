@@ -11,7 +11,9 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from ..clients.base import OutboundMessage, OutcomeUnknownError, PermanentError, ProviderError, RetryableError
+from ..clients.phone import format_international
 from ..clients.registry import get_client_class
+from ..tools.provider_errors import provider_error_text
 
 _logger = logging.getLogger(__name__)
 
@@ -30,6 +32,7 @@ BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 3600
 POLL_MAX_AGE_DAYS = 7
 POLL_FIRST_DELAY_SECONDS = 60
+RENDER_BATCH = 200
 
 
 def _auto_commit():
@@ -50,48 +53,67 @@ class NotifyMessage(models.Model):
     _order = "id desc"
     _rec_name = "display_label"
 
+    # Everything is written by the rules engine and the dispatcher: the form is a read-only audit trail.
     display_label = fields.Char(compute="_compute_display_label")
     provider_account_id = fields.Many2one(
-        "notify.provider.account", string="Provider account", required=True, ondelete="restrict", index=True
+        "notify.provider.account", string="Provider account", required=True, ondelete="restrict", index=True,
+        readonly=True,
     )
     provider = fields.Selection(related="provider_account_id.provider", store=True)
     company_id = fields.Many2one(related="provider_account_id.company_id", store=True, index=True)
-    channel = fields.Selection([("whatsapp", "WhatsApp"), ("sms", "SMS")], required=True, default="whatsapp")
-    rule_id = fields.Many2one("notify.rule", ondelete="set null", index=True)
-    recipient_e164 = fields.Char(string="Recipient")
-    recipient_provider = fields.Char(string="Recipient (provider format)")
-    template_ref = fields.Char(string="Template")
-    payload = fields.Json(string="Variables")
+    channel = fields.Selection(
+        [("whatsapp", "WhatsApp"), ("sms", "SMS")], required=True, default="whatsapp", readonly=True
+    )
+    rule_id = fields.Many2one("notify.rule", string="Rule", ondelete="set null", index=True, readonly=True)
+    recipient_e164 = fields.Char(string="Recipient", readonly=True)
+    recipient_provider = fields.Char(string="Recipient (provider format)", readonly=True)
+    template_ref = fields.Char(string="Template", readonly=True)
+    payload = fields.Json(string="Variables", readonly=True)
     payload_text = fields.Text(string="Variables (text)", compute="_compute_payload_text")
-    res_model = fields.Char(string="Related model", index=True)
-    res_id = fields.Many2oneReference(string="Related record", model_field="res_model", index=True)
-    state = fields.Selection(STATES, string="Status", required=True, default="queued", index=True, copy=False)
-    provider_ref = fields.Char(string="Provider reference", index=True, copy=False)
-    provider_status = fields.Char(copy=False)
-    attempts = fields.Integer(default=0, copy=False)
-    next_attempt_at = fields.Datetime(default=fields.Datetime.now, copy=False, index=True)
-    sending_since = fields.Datetime(copy=False)
-    last_attempt_at = fields.Datetime(copy=False, index=True)
-    sent_at = fields.Datetime(copy=False)
-    last_polled_at = fields.Datetime(copy=False)
-    last_error = fields.Text(copy=False)
-    cost = fields.Float(copy=False)
-    currency = fields.Char(copy=False)
-    scheduled_at = fields.Datetime(help="When the provider should deliver it; empty means now.")
-    idempotency_key = fields.Char(required=True, copy=False, default=lambda self: uuid.uuid4().hex, index=True)
+    res_model = fields.Char(string="Related model", index=True, readonly=True)
+    res_id = fields.Many2oneReference(string="Related record ID", model_field="res_model", index=True, readonly=True)
+    res_name = fields.Char(string="Document", readonly=True, index="trigram")
+    state = fields.Selection(
+        STATES, string="Status", required=True, default="queued", index=True, copy=False, readonly=True
+    )
+    provider_ref = fields.Char(string="Provider reference", index=True, copy=False, readonly=True)
+    provider_status = fields.Char(string="Provider status", copy=False, readonly=True)
+    attempts = fields.Integer(default=0, copy=False, readonly=True)
+    next_attempt_at = fields.Datetime(string="Next attempt", default=fields.Datetime.now, copy=False, index=True,
+                                      readonly=True)
+    sending_since = fields.Datetime(string="Sending since", copy=False, readonly=True)
+    last_attempt_at = fields.Datetime(string="Last attempt", copy=False, index=True, readonly=True)
+    sent_at = fields.Datetime(string="Sent on", copy=False, readonly=True)
+    last_polled_at = fields.Datetime(string="Last status check", copy=False, readonly=True)
+    last_error = fields.Text(string="Last error", copy=False, readonly=True)
+    cost = fields.Monetary(copy=False, readonly=True, currency_field="currency_id")
+    currency_id = fields.Many2one("res.currency", string="Currency", copy=False, readonly=True)
+    currency = fields.Char(string="Provider currency code", copy=False, readonly=True)
+    scheduled_at = fields.Datetime(string="Scheduled for", readonly=True,
+                                   help="When the provider should deliver it; empty means now.")
+    idempotency_key = fields.Char(required=True, copy=False, default=lambda self: uuid.uuid4().hex, index=True,
+                                  readonly=True)
+    to_render = fields.Boolean(
+        readonly=True, copy=False, help="Recipient and variables are resolved by the dispatcher, just before sending."
+    )
 
     _sql_constraints = [
         ("idempotency_key_unique", "UNIQUE(idempotency_key)", "A message with this idempotency key already exists."),
     ]
 
     def _compute_display_label(self):
-        default_label = self.env._("Message")
+        no_phone = self.env._("no phone number")
         for message in self:
-            message.display_label = f"{message.template_ref or default_label} → {message.recipient_e164 or '?'}"
+            label = message.rule_id.name or message.template_ref or ""
+            message.display_label = f"{label} → {message.recipient_e164 or no_phone}"
 
     def _compute_payload_text(self):
         for message in self:
-            message.payload_text = "\n".join(f"{k}: {v}" for k, v in (message.payload or {}).items())
+            payload = dict(message.payload or {})
+            # the database sorts JSON keys: show them in the rule's order
+            order = message.rule_id.variable_ids.mapped("name")
+            names = [n for n in order if n in payload] + sorted(n for n in payload if n not in order)
+            message.payload_text = "\n".join(f"{name}: {payload[name]}" for name in names)
 
     # ---- buttons --------------------------------------------------------------------------------------
     def action_retry(self):
@@ -99,6 +121,12 @@ class NotifyMessage(models.Model):
         retriable = self.filtered(lambda m: m.state in ("failed", "unknown", "cancelled"))
         if not retriable:
             raise UserError(self.env._("Only failed, cancelled or outcome-unknown messages can be sent again."))
+        retriable.filtered(lambda m: not m.provider_ref)._rerender()
+        unsendable = retriable.filtered(lambda m: m.state == "failed" and not m.recipient_e164)
+        if unsendable:
+            raise UserError(
+                self.env._("Still cannot be sent: %s", unsendable[0].last_error or self.env._("no phone number"))
+            )
         if any(not m.recipient_e164 for m in retriable):
             raise UserError(
                 self.env._("A message without a valid recipient cannot be sent: fix the record and its rule.")
@@ -108,6 +136,13 @@ class NotifyMessage(models.Model):
         )
         self._trigger_dispatch()
         return True
+
+    def _rerender(self):
+        """Before a resend, take the record's current data (the person may just have fixed the phone)."""
+        for message in self.filtered(lambda m: m.rule_id and m.res_model in self.env and m.res_id):
+            record = self.env[message.res_model].sudo().browse(message.res_id).exists()
+            if record:
+                message.write(message.rule_id.with_env(message._user_env()).sudo()._prepare_message_vals(record))
 
     def action_cancel(self):
         cancellable = self.filtered(lambda m: m.state in ("queued", "failed", "unknown"))
@@ -145,6 +180,39 @@ class NotifyMessage(models.Model):
             self._dispatch_account(account, batch_limit=batch_limit)
 
     @api.model
+    def _render_pending(self, account=None, limit=RENDER_BATCH):
+        """Resolve recipient and variables of due messages queued by rules (their record's current data).
+
+        Locked with SKIP LOCKED so that concurrent dispatchers never render (and log) the same message twice.
+        A message that cannot be sent fails here, with the reason, and a note on the record.
+        """
+        self.env.flush_all()
+        query = """
+            SELECT id FROM notify_message
+             WHERE to_render AND state = 'queued' AND (next_attempt_at IS NULL OR next_attempt_at <= %(now)s)
+               {account_clause}
+          ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+        """.format(account_clause="AND provider_account_id = %(account)s" if account else "")
+        self.env.cr.execute(query, {"now": fields.Datetime.now(), "account": account and account.id, "limit": limit})
+        messages = self.browse([row[0] for row in self.env.cr.fetchall()])
+        for message in messages:
+            message._render()
+        return messages
+
+    def _render(self):
+        self.ensure_one()
+        model = self.env[self.res_model].sudo() if self.res_model in self.env else None
+        record = model.browse(self.res_id).exists() if model is not None else None
+        if not record or not self.rule_id:
+            self.write({"to_render": False, "state": "failed",
+                        "last_error": self._user_env()._("The record or the rule was deleted before sending.")})
+            return
+        vals = self.rule_id.with_env(self._user_env()).sudo()._prepare_message_vals(record)
+        self.write(dict(vals, to_render=False))
+        if self.state == "failed":
+            self._post_on_record("unsendable", detail=self.last_error)
+
+    @api.model
     def _dispatch_account(self, account, batch_limit=None):
         client = self._client_or_report(account)
         if client is None:
@@ -154,6 +222,7 @@ class NotifyMessage(models.Model):
         while batch_limit is None or sent_batches < batch_limit:
             if commit:
                 self._commit_read_committed()
+            self._render_pending(account)
             messages, wait_until = self._claim_batch(account)
             if commit:
                 self._commit_read_committed()  # 'sending' is durable before any request leaves
@@ -206,7 +275,7 @@ class NotifyMessage(models.Model):
             UPDATE notify_message SET state = 'sending', sending_since = %(now)s, last_attempt_at = %(now)s,
                    attempts = attempts + 1
              WHERE id IN (SELECT id FROM notify_message
-                           WHERE provider_account_id = %(account)s AND state = 'queued'
+                           WHERE provider_account_id = %(account)s AND state = 'queued' AND to_render IS NOT TRUE
                              AND (next_attempt_at IS NULL OR next_attempt_at <= %(now)s)
                         ORDER BY next_attempt_at NULLS FIRST, id
                            LIMIT %(limit)s
@@ -278,10 +347,11 @@ class NotifyMessage(models.Model):
     def _apply_send_result(self, result):
         self.ensure_one()
         now = fields.Datetime.now()
+        env = self._user_env()
         if isinstance(result, RetryableError):
             if self.attempts >= self.provider_account_id.max_attempts:
-                self._fail(self.env._("Gave up after %(n)s attempts. Last error: %(err)s", n=self.attempts,
-                                      err=result.message))
+                self._fail(env._("Gave up after %(n)s attempts. Last error: %(err)s", n=self.attempts,
+                                 err=provider_error_text(env, result)))
                 return
             if result.retry_after is not None:
                 delay = result.retry_after
@@ -295,13 +365,13 @@ class NotifyMessage(models.Model):
                     "state": "queued",
                     "sending_since": False,
                     "next_attempt_at": now + timedelta(seconds=delay),
-                    "last_error": self.env._("Temporary failure, will retry: %s", result.message),
+                    "last_error": provider_error_text(env, result, retrying=True),
                 }
             )
         elif isinstance(result, PermanentError):
-            self._fail(result.message)
+            self._fail(provider_error_text(env, result))
         elif isinstance(result, OutcomeUnknownError):
-            self._mark_unknown(result.message)
+            self._mark_unknown(provider_error_text(env, result))
         else:
             self.write(
                 {
@@ -315,15 +385,18 @@ class NotifyMessage(models.Model):
                     "last_error": False,
                 }
             )
-            self._post_on_record(self.env._("Template %(tpl)s sent to %(to)s"))
+            currency = self.env["res.currency"].with_context(active_test=False).search(
+                [("name", "=", result.currency)], limit=1) if result.currency else None
+            self.currency_id = currency
+            self._post_on_record("sent")
 
     def _fail(self, reason):
         self.write({"state": "failed", "sending_since": False, "last_error": reason})
-        self._post_on_record(self.env._("Template %(tpl)s to %(to)s failed"), detail=reason)
+        self._post_on_record("failed", detail=reason)
 
     def _mark_unknown(self, reason):
         self.write({"state": "unknown", "sending_since": False, "last_error": reason})
-        self._post_on_record(self.env._("Template %(tpl)s to %(to)s: outcome unknown"), detail=reason)
+        self._post_on_record("unknown", detail=reason)
 
     # ---- crash recovery -------------------------------------------------------------------------------
     @api.model
@@ -356,7 +429,7 @@ class NotifyMessage(models.Model):
                         message._apply_send_result(result)
                     continue
                 message._mark_unknown(
-                    self.env._(
+                    message._user_env()._(
                         "Sending was interrupted (the server stopped while waiting for the provider's answer) and "
                         "%(provider)s offers no way to check whether it was accepted. Check with the recipient or "
                         "in the provider's dashboard, then use Resend or Mark as sent.",
@@ -393,26 +466,46 @@ class NotifyMessage(models.Model):
         self.ensure_one()
         vals = {"last_polled_at": fields.Datetime.now(), "provider_status": status.provider_status}
         if status.status == "failed":
-            vals.update(state="failed", last_error=status.error or self.env._("The provider reports delivery failed."))
+            vals.update(state="failed",
+                        last_error=status.error or self._user_env()._("The provider reports delivery failed."))
         elif STATE_RANK.get(status.status, 0) > STATE_RANK.get(self.state, 0):
             vals["state"] = status.status
         changed = vals.get("state") and vals["state"] != self.state
         self.write(vals)
         if changed:
-            label = dict(self._fields["state"]._description_selection(self.env))[self.state]
-            self._post_on_record(self.env._("Template %(tpl)s to %(to)s: %(state)s"), detail=vals.get("last_error"),
-                                 state=label)
+            self._post_on_record(self.state, detail=vals.get("last_error"))
 
     # ---- chatter --------------------------------------------------------------------------------------
-    def _post_on_record(self, title, detail=None, **values):
-        """Log on the related record's chatter, with a link back to the message."""
+    def _user_env(self):
+        """The language of the person whose action queued the message: its notes and errors speak it."""
+        return self.with_context(lang=self.create_uid.lang or self.env.lang).env
+
+    def _post_on_record(self, event, detail=None):
+        """Log on the related record's chatter, with a link back to the message.
+
+        ``event``: 'sent', 'failed', 'unknown', 'unsendable', or a state reached by polling.
+        """
         self.ensure_one()
         if not (self.res_model and self.res_id) or self.res_model not in self.env:
             return
-        record = self.env[self.res_model].sudo().browse(self.res_id).exists()
+        env = self._user_env()
+        record = env[self.res_model].sudo().browse(self.res_id).exists()
         if not record or not hasattr(record, "message_post"):
             return
-        heading = title % dict(values, tpl=self.template_ref or "", to=self.recipient_e164 or "?")
+        events = {
+            "sent": env._("sent"),
+            "failed": env._("failed"),
+            "unknown": env._("outcome unknown, check before resending"),
+            "unsendable": env._("cannot be sent"),
+        }
+        states = dict(self._fields["state"]._description_selection(env))
+        heading = env._(
+            "%(rule)s — %(channel)s to %(to)s: %(event)s",
+            rule=self.rule_id.with_env(env).name or self.template_ref or "",
+            channel=dict(self._fields["channel"]._description_selection(env))[self.channel],
+            to=format_international(self.recipient_e164) or env._("no phone number"),
+            event=events.get(event) or states.get(event, event),
+        )
         body = Markup('<a href="#" data-oe-model="notify.message" data-oe-id="%s">%s</a>') % (self.id, heading)
         if detail:
             body += Markup("<br/>") + detail

@@ -24,13 +24,14 @@ class NotifyProviderAccount(models.Model):
     """
 
     _name = "notify.provider.account"
+    _inherit = ["mail.thread"]
     _description = "Notification provider account"
     _order = "sequence, name"
 
-    name = fields.Char(required=True)
+    name = fields.Char(required=True, tracking=True)
     sequence = fields.Integer(default=10)
-    active = fields.Boolean(default=True)
-    provider = fields.Selection(selection=[], required=True)
+    active = fields.Boolean(default=True, tracking=True)
+    provider = fields.Selection(selection=[], required=True, tracking=True)
     company_id = fields.Many2one("res.company", required=True, default=lambda self: self.env.company)
     environment = fields.Selection(
         [
@@ -40,11 +41,13 @@ class NotifyProviderAccount(models.Model):
         ],
         required=True,
         default="test",
+        tracking=True,
         help="Sandbox (simulator): messages go to a provider simulator at the base URL (required). Provider test "
         "mode: the provider's own test mode, where it offers one. Production: real messages are sent.",
     )
     base_url = fields.Char(
         string="Base URL",
+        tracking=True,
         help="Leave empty to use the provider's official address. Required in sandbox mode.",
     )
     default_country_id = fields.Many2one(
@@ -53,19 +56,20 @@ class NotifyProviderAccount(models.Model):
         default=lambda self: self.env.company.country_id,
         help="Country used to read phone numbers written without an international prefix.",
     )
-    timeout = fields.Float(string="Timeout (s)", default=10.0)
+    timeout = fields.Float(string="Timeout (s)", default=10.0, tracking=True)
     rate_limit_per_minute = fields.Integer(
         string="Requests per minute",
+        tracking=True,
         compute="_compute_provider_defaults",
         store=True,
         readonly=False,
         help="The dispatcher never sends more than this per minute, so that the provider does not refuse requests.",
     )
-    concurrency = fields.Integer(default=4, help="How many requests may be in flight at once for this account.")
-    max_attempts = fields.Integer(default=5, help="Attempts before a temporary failure becomes final.")
+    concurrency = fields.Integer(default=4, tracking=True, help="How many requests may be in flight at once for this account.")
+    max_attempts = fields.Integer(string="Maximum attempts", default=5, tracking=True, help="Attempts before a temporary failure becomes final.")
     throttled_until = fields.Datetime(readonly=True, copy=False, help="Set when the provider asked us to slow down.")
-    message_ids = fields.One2many("notify.message", "provider_account_id", string="Messages")
-    message_count = fields.Integer(compute="_compute_message_count")
+    notify_message_ids = fields.One2many("notify.message", "provider_account_id", string="Outgoing messages")
+    notify_message_count = fields.Integer(string="Outgoing messages count", compute="_compute_notify_message_count")
 
     _sql_constraints = [
         ("timeout_positive", "CHECK(timeout > 0)", "The timeout must be positive."),
@@ -76,17 +80,18 @@ class NotifyProviderAccount(models.Model):
 
     @api.depends("provider")
     def _compute_provider_defaults(self):
+        """Each provider's documented limit, set when the provider is chosen (editable afterwards)."""
         for account in self:
-            if not account.rate_limit_per_minute:
+            if account.provider or not account.rate_limit_per_minute:
                 account.rate_limit_per_minute = account._notify_default_rate_limit()
 
-    def _compute_message_count(self):
+    def _compute_notify_message_count(self):
         groups = self.env["notify.message"]._read_group(
             [("provider_account_id", "in", self.ids)], ["provider_account_id"], ["__count"]
         )
         counts = {account.id: count for account, count in groups}
         for account in self:
-            account.message_count = counts.get(account.id, 0)
+            account.notify_message_count = counts.get(account.id, 0)
 
     @api.constrains("environment", "base_url")
     def _check_base_url(self):

@@ -25,12 +25,13 @@ class NotifyRule(models.Model):
     """
 
     _name = "notify.rule"
+    _inherit = ["mail.thread"]
     _description = "Notification rule"
     _order = "sequence, id"
 
-    name = fields.Char(required=True, translate=True)
+    name = fields.Char(required=True, translate=True, tracking=True)
     sequence = fields.Integer(default=10)
-    active = fields.Boolean(default=True)
+    active = fields.Boolean(default=True, tracking=True)
     company_id = fields.Many2one("res.company", default=lambda self: self.env.company)
     model_id = fields.Many2one(
         "ir.model", required=True, ondelete="cascade", domain=[("transient", "=", False)]
@@ -45,6 +46,7 @@ class NotifyRule(models.Model):
         ],
         required=True,
         default="on_state_set",
+        tracking=True,
     )
     trigger_field_ids = fields.Many2many(
         "ir.model.fields",
@@ -74,13 +76,15 @@ class NotifyRule(models.Model):
     time_unit = fields.Selection(
         [("minutes", "Minutes"), ("hour", "Hours"), ("day", "Days")], string="Offset unit", default="day"
     )
-    filter_domain = fields.Char(string="Apply on", default="[]", help="Only records matching this filter.")
+    filter_domain = fields.Char(string="Apply on", default="[]", tracking=True,
+                                help="Only records matching this filter.")
     provider_account_id = fields.Many2one(
-        "notify.provider.account", string="Provider account", required=True, ondelete="restrict",
+        "notify.provider.account", string="Provider account", required=True, ondelete="restrict", tracking=True,
         domain="[('company_id', 'in', [company_id, False])]",
     )
     channel = fields.Selection([("whatsapp", "WhatsApp"), ("sms", "SMS")], required=True, default="whatsapp")
-    template_ref = fields.Char(string="Template reference", help="The provider's template or automation reference.")
+    template_ref = fields.Char(string="Template reference", tracking=True,
+                               help="The provider's template or automation reference.")
     recipient_path = fields.Char(
         string="Recipient field", required=True, compute="_compute_recipient_paths", store=True, readonly=False,
         precompute=True,
@@ -93,9 +97,9 @@ class NotifyRule(models.Model):
     variable_ids = fields.One2many("notify.rule.variable", "rule_id", string="Variables", copy=True)
     delay_minutes = fields.Integer(string="Delay (minutes)", default=0, help="Wait this long before sending.")
     automation_id = fields.Many2one("base.automation", compute="_compute_automation_id")
-    message_count = fields.Integer(compute="_compute_counters")
-    sent_count = fields.Integer(compute="_compute_counters")
-    failed_count = fields.Integer(compute="_compute_counters")
+    notify_message_count = fields.Integer(string="Outgoing messages", compute="_compute_counters")
+    sent_count = fields.Integer(string="Sent", compute="_compute_counters")
+    failed_count = fields.Integer(string="Failed or unknown", compute="_compute_counters")
     last_run = fields.Datetime(compute="_compute_counters", string="Last run")
 
     _sql_constraints = [("delay_positive", "CHECK(delay_minutes >= 0)", "The delay cannot be negative.")]
@@ -132,7 +136,7 @@ class NotifyRule(models.Model):
             entry["last"] = max(entry["last"] or last, last)
         for rule in self:
             entry = stats.get(rule.id, {"all": 0, "sent": 0, "failed": 0, "last": False})
-            rule.message_count, rule.sent_count = entry["all"], entry["sent"]
+            rule.notify_message_count, rule.sent_count = entry["all"], entry["sent"]
             rule.failed_count, rule.last_run = entry["failed"], entry["last"]
 
     def _compute_automation_id(self):
@@ -193,8 +197,12 @@ class NotifyRule(models.Model):
         self._sync_automations()
         return res
 
-    @api.model
     def _sync_automations(self):
+        self.env.registry.clear_cache()  # ir.actions.server._notify_record_rule_ids
+        self._sync_shared_automations()
+
+    @api.model
+    def _sync_shared_automations(self):
         """Make base_automation hold exactly one shared "on save" automation per model with record rules,
         and one time automation per time rule; write only what changed (each write reloads the registry)."""
         Automation = self.env["base.automation"].sudo().with_context(active_test=False)
@@ -325,18 +333,24 @@ class NotifyRule(models.Model):
         pending = self.env.cr.precommit.data.pop(PENDING_KEY, {})
         if not pending:
             return
+        # Only the intent is written here; the dispatcher renders recipient and variables off the business
+        # transaction (see notify.message._render_pending), so posting pays one small INSERT per message.
+        now = fields.Datetime.now()
         vals_list = []
-        for (rule_id, model_name), ids in pending.items():
-            rule = self.browse(rule_id).exists()
-            if not rule:
-                continue
-            records = self.env[model_name].browse(sorted(ids)).exists()
-            vals_list.extend(rule._prepare_message_vals(record) for record in records)
+        for (rule_id, _model_name), ids in pending.items():
+            rule = self.browse(rule_id)
+            base_vals = {
+                "provider_account_id": rule.provider_account_id.id,
+                "channel": rule.channel,
+                "rule_id": rule.id,
+                "template_ref": rule.template_ref,
+                "res_model": rule.model_name,
+                "next_attempt_at": now + timedelta(minutes=rule.delay_minutes),
+                "to_render": True,
+            }
+            vals_list.extend(dict(base_vals, res_id=res_id) for res_id in sorted(ids))
         if vals_list:
-            messages = self.env["notify.message"].create(vals_list)
-            for message in messages.filtered(lambda m: m.state == "failed"):
-                message._post_on_record(self.env._("Template %(tpl)s to %(to)s cannot be sent"),
-                                        detail=message.last_error)
+            self.env["notify.message"].create(vals_list)
             self.env["notify.message"]._trigger_dispatch()
             self.env.flush_all()  # pre-commit runs after the ORM flush: flush what we just created
 
@@ -344,6 +358,7 @@ class NotifyRule(models.Model):
     def _notify_render(self, record):
         """Resolve recipient and variables for one record. Returns a dict; 'error' is set when unsendable."""
         self.ensure_one()
+        record = record.with_context(lang=self._render_lang(record))
         result = {"recipient_raw": False, "recipient_e164": False, "recipient_provider": False,
                   "variables": {}, "error": False}
         raw, country = self._resolve_recipient(record)
@@ -367,6 +382,21 @@ class NotifyRule(models.Model):
                 errors.append(str(error))
         result["error"] = "\n".join(errors) or False
         return result
+
+    def _render_lang(self, record):
+        """Variables are written in the recipient's language (dates, amounts), not the triggering user's."""
+        partner = self.env["res.partner"]
+        for path in (self.recipient_path, self.recipient_fallback_path):
+            try:
+                holder, _value = resolve_path(record, path) if path else (None, None)
+            except RenderError:
+                continue
+            if holder is not None and holder._name == "res.partner":
+                partner = holder
+                break
+        if not partner and "partner_id" in record._fields:
+            partner = record.partner_id
+        return partner.lang or self.env.lang
 
     def _phone_error_text(self, error):
         """The phone client's error, in the user's language."""
@@ -399,23 +429,22 @@ class NotifyRule(models.Model):
         return False, account_country.code if account_country else None
 
     def _prepare_message_vals(self, record):
+        """What the rule resolves for one record: recipient, variables, or why it cannot be sent."""
         self.ensure_one()
         rendered = self._notify_render(record)
         vals = {
-            "provider_account_id": self.provider_account_id.id,
-            "channel": self.channel,
-            "rule_id": self.id,
-            "template_ref": self.template_ref,
             "recipient_e164": rendered["recipient_e164"],
             "recipient_provider": rendered["recipient_provider"],
             "payload": rendered["variables"],
-            "res_model": record._name,
-            "res_id": record.id,
-            "next_attempt_at": fields.Datetime.now() + timedelta(minutes=self.delay_minutes),
+            "res_name": record.display_name,
         }
         if rendered["error"]:
             vals.update(state="failed", last_error=rendered["error"])
         return vals
+
+    def _filter_domain_eval(self):
+        self.ensure_one()
+        return safe_eval.safe_eval(self.filter_domain or "[]", {"uid": self.env.uid})
 
     # ---- buttons --------------------------------------------------------------------------------------
     def action_preview(self):

@@ -1,4 +1,5 @@
-from odoo import fields, models
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
 
 
 class ResConfigSettings(models.TransientModel):
@@ -14,6 +15,12 @@ class ResConfigSettings(models.TransientModel):
     notify_poll_interval = fields.Integer(
         string="Status polling interval (minutes)", config_parameter="notify_rules.poll_interval", default=10
     )
+
+    @api.constrains("notify_dispatch_interval", "notify_poll_interval")
+    def _check_notify_intervals(self):
+        for settings in self:
+            if settings.notify_dispatch_interval < 1 or settings.notify_poll_interval < 1:
+                raise ValidationError(self.env._("The intervals are in minutes and must be at least 1."))
 
     def set_values(self):
         res = super().set_values()

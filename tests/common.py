@@ -92,6 +92,7 @@ class NotifyCase(NotifySimulatorMixin, TransactionCase):
                   "country_id": self.env.ref("base.cm").id}, **values)
         )
         self.env.cr.flush()  # runs the pre-commit hook that creates the outbox rows
+        self.env["notify.message"]._render_pending()  # the dispatcher's first step: recipient and variables
         return partner
 
     def messages_of(self, record):

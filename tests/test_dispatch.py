@@ -30,7 +30,7 @@ class TestDispatch(NotifyCase):
         self.assertEqual(request["json"]["recipient"], "690000001")
         self.assertEqual(request["json"]["country"], "CM")
         self.assertEqual(request["json"]["variables"], {"customer_name": "Aïcha Ngono"})
-        self.assertIn("sent to +237690000001", partner.message_ids[0].body)
+        self.assertIn("Welcome — WhatsApp to +237 6 90 00 00 01: sent", partner.message_ids[0].body)
 
     def test_not_matching_domain_enqueues_nothing(self):
         self.make_partner(ref="other")
@@ -44,6 +44,38 @@ class TestDispatch(NotifyCase):
         self.assertIn("cannot be sent", partner.message_ids[0].body)
         self.dispatch()
         self.assertFalse(self.wap_sim.requests)
+
+    def test_resend_after_fixing_the_record(self):
+        partner = self.make_partner(mobile=False)
+        message = self.messages_of(partner)
+        with self.assertRaisesRegex(UserError, "No phone number"):
+            message.action_retry()
+        partner.mobile = "+237 690 00 00 07"
+        message.action_retry()
+        self.dispatch()
+        self.assertEqual((message.state, message.recipient_e164), ("sent", "+237690000007"))
+        self.assertEqual(self.accepted_posts()[0]["json"]["recipient"], "690000007")
+
+    def test_record_deleted_before_sending(self):
+        partner = self.env["res.partner"].create(
+            {"name": "Gone", "mobile": "690000001", "ref": "notify-test", "country_id": self.env.ref("base.cm").id}
+        )
+        self.env.cr.flush()
+        message = self.messages_of(partner)
+        partner.unlink()
+        self.dispatch()
+        self.assertEqual(message.state, "failed")
+        self.assertIn("deleted", message.last_error)
+        self.assertFalse(self.wap_sim.requests)
+
+    def test_variables_use_the_recipient_language(self):
+        self.env["res.lang"]._activate_lang("fr_FR")
+        self.rule.variable_ids = [(0, 0, {"name": "since", "field_path": "create_date"})]
+        english = self.messages_of(self.make_partner(name="Ann", lang="en_US"))
+        french = self.messages_of(self.make_partner(name="Aïcha", lang="fr_FR"))
+        # babel's medium format: "Nov 24, 2026, 10:17:14 AM" / "24 nov. 2026, 10:17:14"
+        self.assertRegex(english.payload["since"], r"^[A-Z][a-z]{2} \d{1,2}, \d{4}")
+        self.assertRegex(french.payload["since"], r"^\d{1,2} [a-zéû]{3,4}\.? \d{4}")
 
     def test_invalid_phone_fails_clearly(self):
         partner = self.make_partner(mobile="12")
@@ -63,7 +95,7 @@ class TestDispatch(NotifyCase):
         self.wap_sim.fail_next("500")
         self.dispatch()
         self.assertEqual(message.state, "queued")
-        self.assertIn("Temporary failure", message.last_error)
+        self.assertIn("retried automatically", message.last_error)
         self.assertGreater(message.next_attempt_at, fields.Datetime.now())
         self.dispatch()  # not due yet: nothing sent
         self.assertEqual(len(self.wap_sim.requests), 1)

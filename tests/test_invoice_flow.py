@@ -81,7 +81,7 @@ class TestInvoiceFlow(NotifySimulatorMixin, AccountTestInvoicingCommon):
         self.env["notify.message"].sudo()._cron_poll_status()
         self.assertEqual(message.state, "delivered")
         bodies = invoice.message_ids.mapped("body")
-        self.assertTrue(any("sent to +237690000001" in b for b in bodies), bodies)
+        self.assertTrue(any("WhatsApp to +237 6 90 00 00 01: sent" in b for b in bodies), bodies)
         self.assertTrue(any("Delivered" in b for b in bodies), bodies)
 
     def test_credit_note_and_reposting_filtered(self):

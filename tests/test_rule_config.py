@@ -1,6 +1,7 @@
 """Rule configuration: refused at save with a clear message, preview, and the shared automations."""
 
 from odoo.exceptions import ValidationError
+from odoo.tests import Form
 
 from .common import NotifyCase
 
@@ -113,3 +114,23 @@ class TestRuleConfig(NotifyCase):
         self.assertIn("Variable customer_name is empty", preview.error)
         preview.record_ref = f"res.users,{self.env.user.id}"
         self.assertIn("must be a Contact", preview.error)
+
+    def test_preview_says_when_the_filter_excludes_the_record(self):
+        outside = self.make_partner(ref="other")
+        preview = self.env["notify.rule.preview"].create(
+            {"rule_id": self.rule.id, "record_ref": f"res.partner,{outside.id}"}
+        )
+        self.assertTrue(preview.ok)
+        self.assertFalse(preview.matches_filter)
+        inside = self.make_partner()
+        preview.record_ref = f"res.partner,{inside.id}"
+        self.assertTrue(preview.matches_filter)
+
+    def test_new_wap_account_gets_the_documented_rate_limit(self):
+        with Form(self.env["notify.provider.account"]) as form:
+            form.name = "New"
+            form.provider = "wap"
+            form.environment = "production"
+            form.wap_api_key = "k"
+            form.wap_api_secret = "c2VjcmV0"
+            self.assertEqual(form.rate_limit_per_minute, 100)

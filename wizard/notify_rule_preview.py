@@ -17,6 +17,7 @@ class NotifyRulePreview(models.TransientModel):
     variables_text = fields.Text(string="Variables", compute="_compute_preview")
     error = fields.Text(string="Cannot be sent because", compute="_compute_preview")
     ok = fields.Boolean(string="Can be sent", compute="_compute_preview")
+    matches_filter = fields.Boolean(string="Matches the rule's filter", compute="_compute_preview")
 
     @api.model
     def _selection_record_ref(self):
@@ -27,7 +28,7 @@ class NotifyRulePreview(models.TransientModel):
         values = super().default_get(fields_list)
         rule = self.env["notify.rule"].browse(values.get("rule_id") or self.env.context.get("default_rule_id"))
         if rule and "record_ref" in fields_list and not values.get("record_ref"):
-            record = self.env[rule.model_name].search([], limit=1)
+            record = self.env[rule.model_name].search(rule._filter_domain_eval(), limit=1)
             if record:
                 values["record_ref"] = f"{record._name},{record.id}"
         return values
@@ -36,7 +37,7 @@ class NotifyRulePreview(models.TransientModel):
     def _compute_preview(self):
         for preview in self:
             values = dict(recipient_raw=False, recipient_e164=False, recipient_provider=False,
-                          variables_text=False, error=False, ok=False)
+                          variables_text=False, error=False, ok=False, matches_filter=False)
             record = preview.record_ref
             if not record:
                 values["error"] = self.env._("Choose a record to preview.")
@@ -44,6 +45,7 @@ class NotifyRulePreview(models.TransientModel):
                 values["error"] = self.env._("The record must be a %s.", preview.rule_id.model_id.name)
             else:
                 rendered = preview.rule_id._notify_render(record)
+                values["matches_filter"] = bool(record.filtered_domain(preview.rule_id._filter_domain_eval()))
                 values.update(
                     recipient_raw=rendered["recipient_raw"],
                     recipient_e164=rendered["recipient_e164"],

@@ -1,0 +1,147 @@
+"""The provider clients' errors and results in the user's language.
+
+The clients (plain Python, no `odoo`) raise ProviderError with an English `message` for the logs, a stable `code`
+and `params`; this module turns the code into a sentence translated with `env._`. A code without an entry here (an
+error built elsewhere, e.g. "unexpected error") falls back to the error's `message`.
+
+Every sentence is written for the administrator who has to act on it; whether a retry follows is the caller's
+business (`retrying=True`), since the same error can come from a connection test where nothing is retried.
+"""
+
+from ..clients.base import OutcomeUnknownError
+
+
+def _seconds(value):
+    """10.0 -> '10', 0.5 -> '0.5', 7.3 -> '8' (delays of a second or more are rounded up)."""
+    value = float(value)
+    if value >= 1 and value != int(value):
+        value = int(value) + 1
+    return f'{value:g}'
+
+
+def _rate_limited(env, p):
+    if p.get('retry_after') is not None:
+        return env._(
+            "%(provider)s asked us to slow down (too many requests) and to wait %(seconds)s seconds.",
+            provider=p['provider'], seconds=_seconds(p['retry_after']),
+        )
+    return env._("%(provider)s asked us to slow down (too many requests).", provider=p['provider'])
+
+
+def _refused(env, p):
+    reason = p.get('provider_message') or env._("no reason given")
+    status = p.get('status')
+    if status and not 200 <= int(status) < 300:
+        return env._("%(provider)s refused the request (HTTP %(status)s): %(provider_message)s",
+                     provider=p['provider'], status=status, provider_message=reason)
+    return env._("%(provider)s refused the request: %(provider_message)s",
+                 provider=p['provider'], provider_message=reason)
+
+
+# code -> function(env, params) returning the translated sentence. Each text is a literal in an `env._` call so that
+# the translation export finds it. A missing required param (KeyError) makes the caller fall back to `message`.
+ERROR_TEXTS = {
+    # -- configuration of the provider account (raised before anything is sent) --
+    'no_base_url': lambda env, p: env._(
+        "The %(provider)s account has no base URL for the environment '%(environment)s'.",
+        provider=p['provider'], environment=p['environment']),
+    'missing_credentials': lambda env, p: env._(
+        "The %(provider)s account needs both the API key and the API secret.", provider=p['provider']),
+    'bad_secret': lambda env, p: env._(
+        "The API secret of the %(provider)s account is not valid base64: copy it exactly as given in the provider "
+        "contract.", provider=p['provider']),
+    'unknown_provider': lambda env, p: env._(
+        "No client is available for the provider '%(provider)s'.", provider=p['provider']),
+    # -- the message itself --
+    'no_template': lambda env, p: env._(
+        "The message has no %(provider)s template reference: set the template reference on the rule.",
+        provider=p['provider']),
+    'bad_recipient': lambda env, p: env._(
+        "The number '%(number)s' is not a valid international phone number.", number=p['number']),
+    # -- network --
+    'unreachable': lambda env, p: env._(
+        "%(provider)s could not be reached (%(error_type)s): check the base URL of the provider account and the "
+        "server's internet access.", provider=p['provider'], error_type=p['error_type']),
+    'timeout': lambda env, p: env._(
+        "%(provider)s did not answer within %(timeout)s seconds.",
+        provider=p['provider'], timeout=_seconds(p['timeout'])),
+    'no_answer': lambda env, p: env._(
+        "%(provider)s did not answer within %(timeout)s seconds.",
+        provider=p['provider'], timeout=_seconds(p['timeout'])),
+    # -- answers of the provider --
+    'rate_limited': _rate_limited,
+    'server_error': lambda env, p: env._(
+        "%(provider)s had a problem on its side (HTTP %(status)s).", provider=p['provider'], status=p['status']),
+    'credentials': lambda env, p: env._(
+        "%(provider)s refused the credentials: check the API key and secret of the provider account.",
+        provider=p['provider']),
+    'refused': _refused,
+    'automation_not_found': lambda env, p: env._(
+        "%(provider)s does not know the automation '%(reference)s', or it is inactive: check the template "
+        "reference of the rule.", provider=p['provider'], reference=p['reference']),
+    'message_not_found': lambda env, p: env._(
+        "%(provider)s does not know the message '%(reference)s'.",
+        provider=p['provider'], reference=p['reference']),
+    'unreadable_answer': lambda env, p: env._(
+        "%(provider)s sent an answer that cannot be read.", provider=p['provider']),
+    'no_reference': lambda env, p: env._(
+        "%(provider)s answered without a message reference.", provider=p['provider']),
+}
+
+STATUS_ERROR_TEXTS = {
+    'delivery_failed': lambda env, p: env._(
+        "%(provider)s could not deliver the message: %(provider_message)s",
+        provider=p['provider'], provider_message=p['provider_message'])
+    if p.get('provider_message') else env._(
+        "%(provider)s reports the message as '%(provider_status)s'.",
+        provider=p['provider'], provider_status=p['provider_status']),
+}
+
+CONNECTION_TEXTS = {
+    'connection_ok': lambda env, p: env._(
+        "Connection OK: %(provider)s accepted the credentials (%(url)s).",
+        provider=p['provider'], url=p['url']),
+}
+
+
+def _text(env, texts, code, params, fallback):
+    build = texts.get(code)
+    if build is None:
+        return fallback, False
+    params = dict(params or {})
+    if not params.get('provider'):
+        params['provider'] = env._("The provider")
+    try:
+        return build(env, params), True
+    except (KeyError, TypeError, ValueError):  # params not as expected: the English message is still right
+        return fallback, False
+
+
+def provider_error_text(env, error, *, retrying=False):
+    """The sentence of a ProviderError in `env`'s language; `retrying=True` adds that a retry is scheduled.
+
+    An OutcomeUnknownError (sent, but no readable answer) also says that the message may have been accepted.
+    """
+    fallback = getattr(error, 'message', None) or str(error)
+    text, translated = _text(env, ERROR_TEXTS, getattr(error, 'code', None), getattr(error, 'params', None),
+                             fallback)
+    if translated and isinstance(error, OutcomeUnknownError):
+        text += ' ' + env._("The message may or may not have been accepted: check in the provider's dashboard or "
+                            "with the recipient before sending it again.")
+    if retrying:
+        text += ' ' + env._("It will be retried automatically.")
+    return text
+
+
+def connection_result_text(env, result):
+    """The success sentence of test_connection() (a ConnectionResult, or any str) in `env`'s language."""
+    return _text(env, CONNECTION_TEXTS, getattr(result, 'code', None), getattr(result, 'params', None),
+                 str(result))[0]
+
+
+def status_error_text(env, status):
+    """Why a StatusResult says 'failed', in `env`'s language; False when it carries no error."""
+    if not (status.error or status.error_code):
+        return False
+    return _text(env, STATUS_ERROR_TEXTS, getattr(status, 'error_code', None),
+                 getattr(status, 'error_params', None), status.error)[0]
