@@ -12,4 +12,6 @@ def get_client_class(code):
     try:
         return CLIENTS[code]
     except KeyError:
-        raise PermanentError(f'No client is available for the provider "{code}".') from None
+        raise PermanentError(
+            f'No client is available for the provider "{code}".', code='unknown_provider', params={'provider': code}
+        ) from None

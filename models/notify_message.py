@@ -13,7 +13,7 @@ from odoo.exceptions import UserError
 from ..clients.base import OutboundMessage, OutcomeUnknownError, PermanentError, ProviderError, RetryableError
 from ..clients.phone import format_international
 from ..clients.registry import get_client_class
-from ..tools.provider_errors import provider_error_text
+from ..tools.provider_errors import provider_error_text, status_error_text
 
 _logger = logging.getLogger(__name__)
 
@@ -300,7 +300,7 @@ class NotifyMessage(models.Model):
         try:
             return account._notify_get_client()
         except (ProviderError, UserError) as error:
-            reason = error.message if isinstance(error, ProviderError) else str(error)
+            reason = provider_error_text(self.env, error) if isinstance(error, ProviderError) else str(error)
             _logger.warning("Notify account %s cannot send: %s", account.id, reason)
             self.sudo().search([("provider_account_id", "=", account.id), ("state", "=", "queued")]).write(
                 {"last_error": self.env._("Not sent yet, the provider account must be fixed: %s", reason)}
@@ -421,7 +421,7 @@ class NotifyMessage(models.Model):
                     try:
                         result = client.lookup(message.idempotency_key)
                     except ProviderError as error:
-                        message._mark_unknown(error.message)
+                        message._mark_unknown(provider_error_text(message._user_env(), error))
                         continue
                     if result is None:
                         message.write({"state": "queued", "sending_since": False})
@@ -467,7 +467,8 @@ class NotifyMessage(models.Model):
         vals = {"last_polled_at": fields.Datetime.now(), "provider_status": status.provider_status}
         if status.status == "failed":
             vals.update(state="failed",
-                        last_error=status.error or self._user_env()._("The provider reports delivery failed."))
+                        last_error=status_error_text(self._user_env(), status)
+                        or self._user_env()._("The provider reports delivery failed."))
         elif STATE_RANK.get(status.status, 0) > STATE_RANK.get(self.state, 0):
             vals["state"] = status.status
         changed = vals.get("state") and vals["state"] != self.state

@@ -8,6 +8,7 @@ from odoo.exceptions import UserError, ValidationError
 
 from ..clients.base import ProviderError
 from ..clients.registry import get_client_class
+from ..tools.provider_errors import connection_result_text, provider_error_text
 
 _logger = logging.getLogger(__name__)
 
@@ -65,8 +66,12 @@ class NotifyProviderAccount(models.Model):
         readonly=False,
         help="The dispatcher never sends more than this per minute, so that the provider does not refuse requests.",
     )
-    concurrency = fields.Integer(default=4, tracking=True, help="How many requests may be in flight at once for this account.")
-    max_attempts = fields.Integer(string="Maximum attempts", default=5, tracking=True, help="Attempts before a temporary failure becomes final.")
+    concurrency = fields.Integer(
+        default=4, tracking=True, help="How many requests may be in flight at once for this account."
+    )
+    max_attempts = fields.Integer(
+        string="Maximum attempts", default=5, tracking=True, help="Attempts before a temporary failure becomes final."
+    )
     throttled_until = fields.Datetime(readonly=True, copy=False, help="Set when the provider asked us to slow down.")
     notify_message_ids = fields.One2many("notify.message", "provider_account_id", string="Outgoing messages")
     notify_message_count = fields.Integer(string="Outgoing messages count", compute="_compute_notify_message_count")
@@ -163,10 +168,10 @@ class NotifyProviderAccount(models.Model):
     def action_test_connection(self):
         self.ensure_one()
         try:
-            text = self._notify_get_client().test_connection()
-            kind, title = "success", self.env._("Connection OK")
+            text = connection_result_text(self.env, self._notify_get_client().test_connection())
+            kind, title = "success", self.env._("Test connection")
         except ProviderError as error:
-            text, kind, title = error.message, "danger", self.env._("Connection failed")
+            text, kind, title = provider_error_text(self.env, error), "danger", self.env._("Connection failed")
         except (UserError, ValueError) as error:
             text, kind, title = str(error), "danger", self.env._("Connection failed")
         return {

@@ -260,7 +260,7 @@ class TestProviderErrorTexts(NotifySimulatorMixin, TransactionCase):
         broken = base.PermanentError('WAP automation 7 not found or inactive.', code='automation_not_found')
         self.assertEqual(provider_error_text(self.env, broken), 'WAP automation 7 not found or inactive.')
         unknown = self.raised(base.PermanentError, get_client_class, 'nope')
-        self.assertEqual(provider_error_text(self.env, unknown), unknown.message)
+        self.assertEqual(provider_error_text(self.env, unknown), "No client is available for the provider 'nope'.")
         coded = base.PermanentError('x', code='unknown_provider', params={'provider': 'nope'})
         self.assertEqual(provider_error_text(self.env, coded), "No client is available for the provider 'nope'.")
 
