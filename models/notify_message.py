@@ -64,7 +64,7 @@ class NotifyMessage(models.Model):
     channel = fields.Selection(
         [("whatsapp", "WhatsApp"), ("sms", "SMS")], required=True, default="whatsapp", readonly=True
     )
-    rule_id = fields.Many2one("notify.rule", string="Rule", ondelete="set null", index=True, readonly=True)
+    rule_id = fields.Many2one("notify.rule", ondelete="set null", index=True, readonly=True)
     recipient_e164 = fields.Char(string="Recipient", readonly=True)
     recipient_provider = fields.Char(string="Recipient (provider format)", readonly=True)
     template_ref = fields.Char(string="Template", readonly=True)
@@ -87,7 +87,7 @@ class NotifyMessage(models.Model):
     last_polled_at = fields.Datetime(string="Last status check", copy=False, readonly=True)
     last_error = fields.Text(string="Last error", copy=False, readonly=True)
     cost = fields.Monetary(copy=False, readonly=True, currency_field="currency_id")
-    currency_id = fields.Many2one("res.currency", string="Currency", copy=False, readonly=True)
+    currency_id = fields.Many2one("res.currency", copy=False, readonly=True)
     currency = fields.Char(string="Provider currency code", copy=False, readonly=True)
     scheduled_at = fields.Datetime(string="Scheduled for", readonly=True,
                                    help="When the provider should deliver it; empty means now.")
