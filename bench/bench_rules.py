@@ -40,6 +40,7 @@ SCENARIOS = ("baseline", "odoo_noop", "odoo_write", "notify_5")
 ONCE_BY_DEFAULT = ("odoo_write",)  # measured in the first repeat only unless --full (see main())
 PER_TX, ONE_TX = "per-transaction", "one-transaction"
 TARGET = 1.10
+LOCK_KEY = 0x6E725F62656E6368  # "nr_bench"
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # filter_domain of the 5 notify rules (all match every bench invoice, so each post makes 5 messages)
@@ -456,6 +457,17 @@ def profile(args, registry, fx):
     log(f"written {write_result(f'profile_{scenario}.txt', text)} (and .pstats files next to it)")
 
 
+def bench_lock(db):
+    """Wait until no other bench runs on this database (they would toggle each other's rules)."""
+    cr = odoo.sql_db.db_connect(db).cursor()
+    cr.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY])
+    if not cr.fetchone()[0]:
+        log(f"another bench is running on {db}: waiting for it to finish")
+        cr.execute("SELECT pg_advisory_lock(%s)", [LOCK_KEY])
+    cr.commit()  # a session lock outlives the transaction: do not sit "idle in transaction"
+    return cr
+
+
 # ---- main ---------------------------------------------------------------------------------------------
 
 def main():
@@ -475,6 +487,14 @@ def main():
         parser.error("--invoices must be >= 2 and --repeat >= 1")
 
     odoo.tools.config.parse_config(["-c", args.config, "-d", args.db])
+    lock_cr = bench_lock(args.db)
+    try:
+        run(args)
+    finally:
+        lock_cr.close()  # releases the advisory lock
+
+
+def run(args):
     started = time.time()
     fx = prepare(Registry(args.db))
     # preparing may install modules (chart of accounts), which replaces the registry: take the current one

@@ -1,4 +1,4 @@
-from odoo import fields, models, tools
+from odoo import fields, models
 
 
 class IrActionsServer(models.Model):
@@ -21,13 +21,7 @@ class IrActionsServer(models.Model):
             return
         Rule = self.env["notify.rule"].sudo()
         if automation.notify_rule_id:
-            rules = automation.notify_rule_id.filtered("active")
+            matchers = tuple(rule._notify_matcher() for rule in automation.notify_rule_id.filtered("active"))
         else:
-            rules = Rule.browse(self._notify_record_rule_ids(self.model_id.id))
-        Rule._notify_on_event(rules, records, old_values)
-
-    @tools.ormcache("model_id")
-    def _notify_record_rule_ids(self, model_id):
-        """Active record-event rules of a model; cached, as it is asked on every save (cleared by the rules)."""
-        rules = self.env["notify.rule"].sudo().search([("model_id", "=", model_id), ("trigger", "!=", "on_time")])
-        return tuple(rules.ids)
+            matchers = Rule._notify_matchers(self.model_id.id)
+        Rule._notify_on_event(matchers, records, old_values)

@@ -9,6 +9,7 @@ from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools.sql import create_index
 
 from ..clients.base import OutboundMessage, OutcomeUnknownError, PermanentError, ProviderError, RetryableError
 from ..clients.phone import format_international
@@ -56,11 +57,11 @@ class NotifyMessage(models.Model):
     # Everything is written by the rules engine and the dispatcher: the form is a read-only audit trail.
     display_label = fields.Char(compute="_compute_display_label")
     provider_account_id = fields.Many2one(
-        "notify.provider.account", string="Provider account", required=True, ondelete="restrict", index=True,
+        "notify.provider.account", string="Provider account", required=True, ondelete="restrict",
         readonly=True,
     )
     provider = fields.Selection(related="provider_account_id.provider", store=True)
-    company_id = fields.Many2one(related="provider_account_id.company_id", store=True, index=True)
+    company_id = fields.Many2one(related="provider_account_id.company_id", store=True)
     channel = fields.Selection(
         [("whatsapp", "WhatsApp"), ("sms", "SMS")], required=True, default="whatsapp", readonly=True
     )
@@ -70,19 +71,19 @@ class NotifyMessage(models.Model):
     template_ref = fields.Char(string="Template", readonly=True)
     payload = fields.Json(string="Variables", readonly=True)
     payload_text = fields.Text(string="Variables (text)", compute="_compute_payload_text")
-    res_model = fields.Char(string="Related model", index=True, readonly=True)
-    res_id = fields.Many2oneReference(string="Related record ID", model_field="res_model", index=True, readonly=True)
-    res_name = fields.Char(string="Document", readonly=True, index="trigram")
+    res_model = fields.Char(string="Related model", readonly=True)
+    res_id = fields.Many2oneReference(string="Related record ID", model_field="res_model", readonly=True)
+    res_name = fields.Char(string="Document", readonly=True)
     state = fields.Selection(
         STATES, string="Status", required=True, default="queued", index=True, copy=False, readonly=True
     )
     provider_ref = fields.Char(string="Provider reference", index=True, copy=False, readonly=True)
     provider_status = fields.Char(string="Provider status", copy=False, readonly=True)
     attempts = fields.Integer(default=0, copy=False, readonly=True)
-    next_attempt_at = fields.Datetime(string="Next attempt", default=fields.Datetime.now, copy=False, index=True,
+    next_attempt_at = fields.Datetime(string="Next attempt", default=fields.Datetime.now, copy=False,
                                       readonly=True)
     sending_since = fields.Datetime(string="Sending since", copy=False, readonly=True)
-    last_attempt_at = fields.Datetime(string="Last attempt", copy=False, index=True, readonly=True)
+    last_attempt_at = fields.Datetime(string="Last attempt", copy=False, readonly=True)
     sent_at = fields.Datetime(string="Sent on", copy=False, readonly=True)
     last_polled_at = fields.Datetime(string="Last status check", copy=False, readonly=True)
     last_error = fields.Text(string="Last error", copy=False, readonly=True)
@@ -91,7 +92,7 @@ class NotifyMessage(models.Model):
     currency = fields.Char(string="Provider currency code", copy=False, readonly=True)
     scheduled_at = fields.Datetime(string="Scheduled for", readonly=True,
                                    help="When the provider should deliver it; empty means now.")
-    idempotency_key = fields.Char(required=True, copy=False, default=lambda self: uuid.uuid4().hex, index=True,
+    idempotency_key = fields.Char(required=True, copy=False, default=lambda self: uuid.uuid4().hex,
                                   readonly=True)
     to_render = fields.Boolean(
         readonly=True, copy=False, help="Recipient and variables are resolved by the dispatcher, just before sending."
@@ -100,6 +101,18 @@ class NotifyMessage(models.Model):
     _sql_constraints = [
         ("idempotency_key_unique", "UNIQUE(idempotency_key)", "A message with this idempotency key already exists."),
     ]
+
+    def _auto_init(self):
+        """Few, composite indexes: every message is inserted inside a business transaction, and each index
+        costs on that path. They serve the dispatcher's claim and rate window, and the record's lookups."""
+        res = super()._auto_init()
+        cr = self.env.cr
+        create_index(cr, "notify_message_due_idx", self._table, ["provider_account_id", "next_attempt_at"],
+                     where="state = 'queued'")
+        create_index(cr, "notify_message_window_idx", self._table, ["provider_account_id", "last_attempt_at"],
+                     where="last_attempt_at IS NOT NULL")
+        create_index(cr, "notify_message_record_idx", self._table, ["res_model", "res_id"])
+        return res
 
     def _compute_display_label(self):
         no_phone = self.env._("no phone number")

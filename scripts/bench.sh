@@ -14,6 +14,13 @@ case "$DB" in
   *) echo "bench: refusing to use database '$DB' (its name must start with nr_bench)" >&2; exit 2 ;;
 esac
 
+# One bench at a time per database: two would toggle each other's rules and share the 2 cores.
+exec 9>"$NOTIFY_CACHE/$DB.lock"
+if ! flock -n 9; then
+  echo "[bench] another bench is running on $DB: waiting for it to finish" >&2
+  flock 9
+fi
+
 # Fingerprint of the installed code: a change means the cached database needs `-u notify_rules`.
 stamp_file="$NOTIFY_CACHE/$DB.stamp"
 stamp="$(cd "$REPO_DIR" && find . -path ./bench -prune -o -path ./tests -prune -o -path ./.git -prune \
