@@ -332,32 +332,69 @@ def check_posted(registry, ids):
         raise RuntimeError(f"only {posted} of {len(ids)} invoices are posted")
 
 
-def measure_scenario(registry, fx, scenario, drafts, results, outbox_counts, linearity, modes=(PER_TX, ONE_TX)):
-    """Time the given modes of one scenario, each on its own batch of pre-created drafts."""
-    enable(registry, fx, scenario)
-    try:
-        for mode in modes:
-            ids = drafts.pop()
+def count_outbox(registry, fx, scenario, mode, expected, before, outbox_counts):
+    rows = outbox_rows(registry, fx, before)
+    if scenario == "notify_5":
+        outbox_counts.setdefault(mode, []).append((expected, rows))
+    elif rows:
+        raise RuntimeError(f"{scenario} created notify messages: {rows}")
+
+
+def measure_repeat(registry, fx, scenarios, args, results, linearity, outbox_counts):
+    """One repeat: every scenario in both modes, on drafts created beforehand with no rule active.
+
+    Per-transaction: the N invoices are posted in blocks of --block, the scenarios taking turns block by
+    block (toggling costs ~0.05 s), so that a slow minute of the machine weighs on all scenarios alike;
+    after each toggle one untimed invoice warms the caches the toggle cleared. One-transaction: N in one
+    transaction per scenario, baseline first.
+    """
+    n = args.invoices
+    blocks = [(start, min(start + args.block, n)) for start in range(0, n, args.block)]
+    per_scenario = 2 * n + len(blocks)
+    log(f"creating {per_scenario * len(scenarios)} draft invoices")
+    ids = create_drafts(registry, fx, per_scenario * len(scenarios))
+    drafts = {}
+    for index, scenario in enumerate(scenarios):
+        mine = ids[index * per_scenario:(index + 1) * per_scenario]
+        drafts[scenario] = {"per_tx": mine[:n], "one_tx": mine[n:2 * n], "warm": mine[2 * n:]}
+
+    elapsed = dict.fromkeys(scenarios, 0.0)
+    made = {scenario: {} for scenario in scenarios}
+    for number, (start, stop) in enumerate(blocks):
+        for scenario in scenarios:
+            enable(registry, fx, scenario)
+            try:
+                post_per_transaction(registry, fx, drafts[scenario]["warm"][number:number + 1])  # untimed
+                before = last_outbox_id(registry)
+                elapsed[scenario] += post_per_transaction(registry, fx, drafts[scenario]["per_tx"][start:stop])
+                for state, count in outbox_rows(registry, fx, before).items():
+                    made[scenario][state] = made[scenario].get(state, 0) + count
+            finally:
+                disable(registry, fx, scenario)
+    for scenario in scenarios:
+        check_posted(registry, drafts[scenario]["per_tx"])
+        results.setdefault((PER_TX, scenario), []).append(elapsed[scenario])
+        if scenario == "notify_5":
+            outbox_counts.setdefault(PER_TX, []).append((n, made[scenario]))
+        elif made[scenario]:
+            raise RuntimeError(f"{scenario} created notify messages: {made[scenario]}")
+        log(f"  {scenario:<10} {PER_TX:<15} {n:>5} invoices {elapsed[scenario]:8.2f}s "
+            f"({1000 * elapsed[scenario] / n:.1f} ms/invoice, {len(blocks)} blocks)")
+
+    for scenario in scenarios:
+        enable(registry, fx, scenario)
+        try:
+            ids = drafts[scenario]["one_tx"]
             before = last_outbox_id(registry)
-            if mode == PER_TX:
-                seconds = post_per_transaction(registry, fx, ids)
-                detail = ""
-            else:
-                seconds, t_half, t_loop = post_one_transaction(registry, fx, ids)
-                ratio = (t_loop / len(ids)) / (t_half / (len(ids) // 2))
-                linearity.setdefault(scenario, []).append((t_half, t_loop, ratio))
-                detail = f", first half {t_half:.2f}s, commit {seconds - t_loop:.2f}s"
+            seconds, t_half, t_loop = post_one_transaction(registry, fx, ids)
             check_posted(registry, ids)
-            results.setdefault((mode, scenario), []).append(seconds)
-            rows = outbox_rows(registry, fx, before)
-            if scenario == "notify_5":
-                outbox_counts.setdefault(mode, []).append((len(ids), rows))
-            elif rows:
-                raise RuntimeError(f"{scenario} created notify messages: {rows}")
-            log(f"  {scenario:<10} {mode:<15} {len(ids):>5} invoices {seconds:8.2f}s "
-                f"({1000 * seconds / len(ids):.1f} ms/invoice{detail})")
-    finally:
-        disable(registry, fx, scenario)
+            count_outbox(registry, fx, scenario, ONE_TX, n, before, outbox_counts)
+        finally:
+            disable(registry, fx, scenario)
+        results.setdefault((ONE_TX, scenario), []).append(seconds)
+        linearity.setdefault(scenario, []).append((t_half, t_loop, (t_loop / n) / (t_half / (n // 2))))
+        log(f"  {scenario:<10} {ONE_TX:<15} {n:>5} invoices {seconds:8.2f}s ({1000 * seconds / n:.1f} ms/invoice, "
+            f"first half {t_half:.2f}s, commit {seconds - t_loop:.2f}s)")
 
 
 # ---- reporting ----------------------------------------------------------------------------------------
@@ -371,6 +408,8 @@ def report(args, results, linearity, outbox_counts, started):
         f"database {args.db}, addon {git_describe()}")
     out(f"{n} single-line customer invoices per mode and sample, {args.repeat} repeat(s), median; "
         f"{N_RULES} rules per scenario; only action_post + commit are timed")
+    out(f"per-transaction: one transaction per invoice, scenarios taking turns every {args.block} invoices; "
+        "one-transaction: N invoices posted one by one in one transaction")
     if not args.full and args.repeat > 1:
         out(f"({', '.join(ONCE_BY_DEFAULT)}: measured in the first repeat only, see samples; --full repeats it)")
     out("")
@@ -388,6 +427,10 @@ def report(args, results, linearity, outbox_counts, started):
         others = ", ".join(f"{scenario} {medians[(mode, scenario)] / medians[(mode, 'baseline')]:.2f}x"
                            for scenario in SCENARIOS if scenario.startswith("odoo_"))
         out(f"{mode}: notify_5 vs baseline: {ratio:.2f}x (target <= {TARGET:.2f}x)   [Odoo's rules: {others}]")
+        base = results[(mode, "baseline")]
+        paired = " ".join(f"{a / b:.2f}" for a, b in zip(results[(mode, "notify_5")], base, strict=True))
+        spread = (max(base) - min(base)) / statistics.median(base)
+        out(f"    notify_5/baseline in each repeat: {paired}; baseline spread between repeats {100 * spread:.0f}%")
     out("")
     out(f"linearity in one transaction: per-invoice posting cost over all N={n} / over the first N/2={half}"
         " of the same transaction, commit excluded (~1.0 linear, >1.3 super-linear), median:")
@@ -476,6 +519,8 @@ def main():
     parser.add_argument("--config", required=True)
     parser.add_argument("--invoices", type=int, default=500, help="invoices posted per mode (default 500)")
     parser.add_argument("--repeat", type=int, default=3, help="repeats; the median is reported (default 3)")
+    parser.add_argument("--block", type=int, default=50,
+                        help="per-transaction mode: scenarios take turns every BLOCK invoices (default 50)")
     parser.add_argument("--full", action="store_true",
                         help=f"measure {', '.join(ONCE_BY_DEFAULT)} in every repeat too (default: first repeat only)")
     parser.add_argument("--profile", choices=SCENARIOS, help="cProfile this scenario instead of benchmarking")
@@ -483,8 +528,8 @@ def main():
     args = parser.parse_args()
     if not args.db.startswith("nr_bench"):
         parser.error("the database name must start with nr_bench")
-    if args.invoices < 2 or args.repeat < 1:
-        parser.error("--invoices must be >= 2 and --repeat >= 1")
+    if args.invoices < 2 or args.repeat < 1 or args.block < 1:
+        parser.error("--invoices must be >= 2, --repeat and --block >= 1")
 
     odoo.tools.config.parse_config(["-c", args.config, "-d", args.db])
     lock_cr = bench_lock(args.db)
@@ -524,14 +569,8 @@ def run(args):
     results, linearity, outbox_counts = {}, {}, {}
     for repeat in range(1, args.repeat + 1):
         scenarios = [s for s in SCENARIOS if repeat == 1 or args.full or s not in ONCE_BY_DEFAULT]
-        # drafts for the whole repeat are created first, with no rule active, so creation is identical for all
-        count = 2 * len(scenarios) * args.invoices
-        log(f"repeat {repeat}/{args.repeat}: creating {count} draft invoices")
-        ids = create_drafts(registry, fx, count)
-        for scenario in scenarios:
-            drafts = [ids[args.invoices:2 * args.invoices], ids[:args.invoices]]  # pop(): per-tx, then one-tx
-            ids = ids[2 * args.invoices:]
-            measure_scenario(registry, fx, scenario, drafts, results, outbox_counts, linearity)
+        log(f"repeat {repeat}/{args.repeat}")
+        measure_repeat(registry, fx, scenarios, args, results, linearity, outbox_counts)
 
     text = report(args, results, linearity, outbox_counts, started)
     print(text)

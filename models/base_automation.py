@@ -1,5 +1,7 @@
 from odoo import api, fields, models, tools
 
+from odoo.addons.base_automation.models.base_automation import WRITE_TRIGGERS
+
 
 class BaseAutomation(models.Model):
     _inherit = "base.automation"
@@ -39,6 +41,23 @@ class BaseAutomation(models.Model):
     def _notify_action_ids(self, model_name, triggers):
         domain = [("model_name", "=", model_name), ("trigger", "in", list(triggers))]
         return tuple(self.with_context(active_test=True).sudo().search(domain).ids)
+
+    def _register_hook(self):
+        """Drop base_automation's ``_compute_field_value`` patch where only our automations watch a model and
+        they watch stored, non-computed fields (e.g. ``account.move.state``): recomputations cannot fire them,
+        and that patch reads old values around every recomputation of the model (a dozen per invoice posted).
+        """
+        super()._register_hook()
+        write_automations = self.with_context({}).search([("trigger", "in", WRITE_TRIGGERS)])
+        for model_name, automations in write_automations.grouped("model_name").items():
+            model_class = self.env.registry.get(model_name)
+            if model_class is None or "_compute_field_value" not in model_class.__dict__:
+                continue
+            watched = automations.trigger_field_ids
+            if all(automations.mapped("notify_shared")) and watched and not any(
+                model_class._fields[field.name].compute for field in watched if field.name in model_class._fields
+            ):
+                delattr(model_class, "_compute_field_value")
 
     def _process(self, records, domain_post=None):
         """Run our server action once on the whole batch.

@@ -134,3 +134,27 @@ class TestRuleConfig(NotifyCase):
             form.wap_api_key = "k"
             form.wap_api_secret = "c2VjcmV0"
             self.assertEqual(form.rate_limit_per_minute, 100)
+
+    def test_recomputed_watched_field_fires(self):
+        """A rule watching a computed field keeps base_automation's recomputation hook (and fires)."""
+        watched = self.env.ref("base.field_res_partner__commercial_company_name")
+        rule = self.env["notify.rule"].create(
+            self.rule_vals(trigger="on_write", template_ref="tpl-company", trigger_field_ids=[(6, 0, watched.ids)],
+                           filter_domain="[('ref', '=', 'employee')]")
+        )
+        self.assertTrue("_compute_field_value" in type(self.env["res.partner"]).__dict__)
+        company = self.env["res.partner"].create({"name": "Old SARL", "is_company": True})
+        employee = self.make_partner(name="Employee", ref="employee", parent_id=company.id)
+        before = self.env["notify.message"].search([("rule_id", "=", rule.id)])
+        company.name = "New SARL"
+        self.env.cr.flush()
+        new = self.env["notify.message"].search([("rule_id", "=", rule.id)]) - before
+        self.assertEqual(new.res_id, employee.id, "renaming the company recomputes the watched field")
+
+    def test_stored_watched_fields_skip_the_recomputation_hook(self):
+        self.env["notify.rule"].create(
+            self.rule_vals(trigger="on_write",
+                           trigger_field_ids=[(6, 0, self.env.ref("base.field_res_partner__email").ids)])
+        )
+        self.assertFalse("_compute_field_value" in type(self.env["res.partner"]).__dict__)
+        self.assertTrue("write" in type(self.env["res.partner"]).__dict__, "the write hook stays")
