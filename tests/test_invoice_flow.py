@@ -1,7 +1,8 @@
 """The foundation's story: an invoice is posted, a rule enqueues, the dispatcher sends a signed WAP request."""
 
-from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 from odoo.tests import tagged
+
+from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 
 from ..clients.signing import signatures_match, wap_signature
 from .common import DEMO_INVOICE_AUTOMATION, NotifySimulatorMixin
