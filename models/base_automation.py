@@ -48,7 +48,7 @@ class BaseAutomation(models.Model):
         and that patch reads old values around every recomputation of the model (a dozen per invoice posted).
         """
         super()._register_hook()
-        write_automations = self.with_context({}).search([("trigger", "in", WRITE_TRIGGERS)])
+        write_automations = self.with_context(active_test=True).search([("trigger", "in", WRITE_TRIGGERS)])
         for model_name, automations in write_automations.grouped("model_name").items():
             model_class = self.env.registry.get(model_name)
             if model_class is None or "_compute_field_value" not in model_class.__dict__:
