@@ -241,6 +241,16 @@ class TestDispatch(NotifyCase):
         self.dispatch()
         self.assertEqual(message.state, "sent")
 
+    def test_one_http_session_per_account_reused_across_runs(self):
+        client = self.account._notify_get_client()
+        for index in range(3):
+            self.messages_of(self.make_partner(name=f"P{index}", mobile=f"69000002{index}"))
+            self.dispatch()
+        self.assertIs(self.account._notify_get_client(), client)
+        self.assertEqual(len(self.accepted_posts()), 3)
+        self.account.timeout = 7  # a configuration change gives a new client
+        self.assertIsNot(self.account._notify_get_client(), client)
+
     def test_test_connection_button(self):
         result = self.account.action_test_connection()
         self.assertEqual(result["params"]["type"], "success", result)
