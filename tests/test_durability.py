@@ -1,6 +1,7 @@
 """Crash mid-send and concurrent dispatchers, with real commits, real cursors and a real killed process."""
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -8,8 +9,10 @@ import textwrap
 import threading
 import time
 
+import psycopg2
+
 import odoo
-from odoo import SUPERUSER_ID, api
+from odoo import SUPERUSER_ID, api, sql_db
 from odoo.modules.registry import Registry
 from odoo.tests.common import BaseCase, get_db_name
 
@@ -145,3 +148,25 @@ class TestDurability(NotifySimulatorMixin, BaseCase):
         recipients = [r["json"]["recipient"] for r in self.wap_sim.requests if r["method"] == "POST"]
         self.assertEqual(len(recipients), 24)
         self.assertEqual(len(set(recipients)), 24, "no message was sent twice")
+
+    def test_queued_messages_wake_the_cron_workers(self):
+        """The pre-commit enqueue adds a dispatcher trigger and, after commit, NOTIFYs the cron workers."""
+        listener = psycopg2.connect(**sql_db.connection_info_for("postgres")[1])
+        listener.autocommit = True
+        self.addCleanup(listener.close)
+        with listener.cursor() as cr:
+            cr.execute("LISTEN cron_trigger")
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            cron = env.ref("notify_rules.ir_cron_notify_dispatch")
+            cr.execute("SELECT count(*) FROM ir_cron_trigger WHERE cron_id = %s", [cron.id])
+            triggers_before = cr.fetchone()[0]
+            env["notify.rule"]._notify_trigger_dispatch_now()
+            cr.execute("SELECT count(*) FROM ir_cron_trigger WHERE cron_id = %s", [cron.id])
+            self.assertEqual(cr.fetchone()[0], triggers_before + 1)
+            self.assertFalse(listener.notifies)
+        deadline = time.time() + 5
+        while not listener.notifies and time.time() < deadline:
+            select.select([listener], [], [], 0.5)
+            listener.poll()
+        self.assertIn(get_db_name(), [notify.payload for notify in listener.notifies])
