@@ -15,7 +15,8 @@ class IrActionsServer(models.Model):
         return False
 
     def _notify_run(self, records, old_values):
-        """Hand the batch to the notify rules bound to this action's automation."""
+        """Hand the batch to the notify rules bound to this action's automation (base.automation._process
+        does the same inline for the shared automations, on every save)."""
         automation = self.base_automation_id
         if not automation or not records:
             return

@@ -393,14 +393,12 @@ class NotifyRule(models.Model):
     def _notify_trigger_dispatch_now(self):
         """``ir.cron._trigger()`` for the dispatcher without its costs on this hot path (ORM create, a pooled
         cursor per NOTIFY): the same trigger row, and the same wake-up of the cron workers after commit."""
-        cron = self.env.ref("notify_rules.ir_cron_notify_dispatch").sudo()
-        if not cron.active:
-            return
+        cron_id = self.env["ir.model.data"]._xmlid_to_res_id("notify_rules.ir_cron_notify_dispatch")
         now = fields.Datetime.now()
         self.env.cr.execute(SQL(
             """INSERT INTO ir_cron_trigger (cron_id, call_at, create_uid, create_date, write_uid, write_date)
-               VALUES (%s, %s, %s, %s, %s, %s)""",
-            cron.id, now, self.env.uid, now, self.env.uid, now,
+               SELECT id, %s, %s, %s, %s, %s FROM ir_cron WHERE id = %s AND active""",
+            now, self.env.uid, now, self.env.uid, now, cron_id,
         ))
         self.env.cr.postcommit.add(functools.partial(wake_cron_workers, self.env.cr.dbname))
 

@@ -30,6 +30,14 @@ installed() {
   psql -d "$DB" -Atc "select 1 from ir_module_module where name='notify_rules' and state='installed'" 2>/dev/null | grep -q 1
 }
 
+# Every default run leaves ~10,000 posted invoices behind; start afresh before the data skews the timings.
+max_moves="${NOTIFY_BENCH_MAX_MOVES:-60000}"
+moves="$(psql -d "$DB" -Atc "select count(*) from account_move" 2>/dev/null || echo 0)"
+if [ "${moves:-0}" -gt "$max_moves" ]; then
+  echo "[bench] $DB holds $moves journal entries from earlier benches: recreating it" >&2
+  dropdb "$DB"
+fi
+
 if ! installed; then
   echo "[bench] creating database $DB with notify_rules (a few minutes, once)" >&2
   dropdb --if-exists "$DB"

@@ -158,3 +158,13 @@ class TestRuleConfig(NotifyCase):
         )
         self.assertFalse("_compute_field_value" in type(self.env["res.partner"]).__dict__)
         self.assertTrue("write" in type(self.env["res.partner"]).__dict__, "the write hook stays")
+
+    def test_server_action_runs_the_rules_by_hand(self):
+        partner = self.env["res.partner"].create({"name": "By hand", "mobile": "690000005", "ref": "notify-test"})
+        self.env.cr.flush()
+        self.env["notify.message"].search([("res_id", "=", partner.id), ("res_model", "=", "res.partner")]).unlink()
+        action = self.rule.automation_id.action_server_ids
+        self.assertEqual(action.state, "notify_rule")
+        action.with_context(active_model="res.partner", active_ids=partner.ids).run()
+        self.env.cr.flush()
+        self.assertEqual(self.messages_of(partner).rule_id, self.rule)
