@@ -15,3 +15,10 @@ list_db = True
 log_level = warn
 CONF
 ODOO_BIN=("$VENV/bin/python" "$ODOO_DIR/odoo-bin" -c "$ODOO_CONF")
+
+# Fingerprint of the addon's installable code: when it changes, a cached database needs `-u notify_rules`.
+addon_fingerprint() {
+  (cd "$MODULE_DIR" && find . -path ./bench -prune -o -path ./tests -prune -o -path ./.git -prune \
+    -o -type f \( -name '*.py' -o -name '*.xml' -o -name '*.csv' -o -name '*.po' -o -name '*.js' \) -print \
+    | LC_ALL=C sort | xargs sha1sum | sha1sum | cut -c1-16)
+}

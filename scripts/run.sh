@@ -7,10 +7,16 @@ DB="${NOTIFY_DEMO_DB:-notify_rules_demo}"
 SIM_PORT="${NOTIFY_SIM_PORT:-8079}"
 HTTP_PORT="${NOTIFY_HTTP_PORT:-8069}"
 
+stamp_file="$NOTIFY_CACHE/$DB.stamp"
 if ! psql -d "$DB" -Atc "select 1 from ir_module_module where name='notify_rules' and state='installed'" 2>/dev/null | grep -q 1; then
   echo "[run] creating demo database $DB with notify_rules and demo data (about a minute)"
   dropdb --if-exists "$DB"
   "${ODOO_BIN[@]}" -d "$DB" -i notify_rules --stop-after-init --log-level=warn
+  addon_fingerprint > "$stamp_file"
+elif [ "$(cat "$stamp_file" 2>/dev/null)" != "$(addon_fingerprint)" ]; then
+  echo "[run] the addon changed since the last run: upgrading notify_rules in $DB"
+  "${ODOO_BIN[@]}" -d "$DB" -u notify_rules --stop-after-init --log-level=warn
+  addon_fingerprint > "$stamp_file"
 fi
 
 echo "[run] provider simulator on http://127.0.0.1:$SIM_PORT"

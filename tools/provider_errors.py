@@ -38,6 +38,11 @@ def _refused(env, p):
                  provider=p['provider'], provider_message=reason)
 
 
+def _no_answer_in_time(env, p):
+    return env._("%(provider)s did not answer within %(timeout)s seconds.",
+                 provider=p['provider'], timeout=_seconds(p['timeout']))
+
+
 # code -> function(env, params) returning the translated sentence. Each text is a literal in an `env._` call so that
 # the translation export finds it. A missing required param (KeyError) makes the caller fall back to `message`.
 ERROR_TEXTS = {
@@ -62,12 +67,8 @@ ERROR_TEXTS = {
     'unreachable': lambda env, p: env._(
         "%(provider)s could not be reached (%(error_type)s): check the base URL of the provider account and the "
         "server's internet access.", provider=p['provider'], error_type=p['error_type']),
-    'timeout': lambda env, p: env._(
-        "%(provider)s did not answer within %(timeout)s seconds.",
-        provider=p['provider'], timeout=_seconds(p['timeout'])),
-    'no_answer': lambda env, p: env._(
-        "%(provider)s did not answer within %(timeout)s seconds.",
-        provider=p['provider'], timeout=_seconds(p['timeout'])),
+    'timeout': _no_answer_in_time,
+    'no_answer': _no_answer_in_time,  # + the "may or may not have been accepted" sentence of OutcomeUnknown
     # -- answers of the provider --
     'rate_limited': _rate_limited,
     'server_error': lambda env, p: env._(
