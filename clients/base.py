@@ -273,3 +273,8 @@ class BaseClient:
         """Return a ConnectionResult (the English success sentence, code 'connection_ok'); raise ProviderError
         on failure."""
         raise NotImplementedError
+
+    def lookup(self, idempotency_key):
+        """Only where `can_lookup_by_idempotency_key`: after a crash mid-send, ask the provider whether it has
+        a message with our key. Return its SendResult, or None if it never received it (safe to send)."""
+        raise NotImplementedError
