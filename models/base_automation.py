@@ -69,15 +69,18 @@ class BaseAutomation(models.Model):
         """
         if not self.notify_shared:
             return super()._process(records, domain_post=domain_post)
+        # Our server action's runner, inline: no action row, evaluation context or watched-field reads on
+        # every save; the cached matchers check the watched fields and the status change themselves.
+        self._notify_fire(records, self.env.context.get("old_values"))
+
+    def _notify_fire(self, records, old_values):
+        """Hand a batch to the notify rules behind this automation (shared per model, or one time rule)."""
+        self.ensure_one()
         if not records:
             return
-        old_values = self.env.context.get("old_values")
         Rule = self.env["notify.rule"].sudo()
         if self.notify_rule_id:  # a time rule, run by base_automation's cron: not a hot path
             matchers = tuple(rule._notify_matcher() for rule in self.notify_rule_id.filtered("active"))
         else:
-            # What our server action's runner does (ir.actions.server._notify_run), without reading the
-            # action, its evaluation context or the watched fields again on every save: the cached
-            # matchers check the watched fields and the status change themselves.
             matchers = Rule._notify_matchers(self.env["ir.model"]._get_id(records._name))
         Rule._notify_on_event(matchers, records, old_values)
