@@ -4,6 +4,9 @@
 # Everything is cached outside the repository (NOTIFY_RULES_CACHE), so a second run is quick.
 # Prints the cache directory's env file path on its last line for the callers (run.sh, test.sh).
 set -euo pipefail
+# Only the env file's path goes to stdout (callers capture it); everything else, ours or a tool's
+# (pg_ctlcluster prints "Removed stale pid file." on stdout), goes to stderr.
+exec 3>&1 1>&2
 
 REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${NOTIFY_RULES_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/notify_rules}"
@@ -36,7 +39,8 @@ if command -v pg_lsclusters >/dev/null; then
   read -r pg_ver pg_cluster pg_status < <(pg_lsclusters -h | awk 'NR==1{print $1, $2, $4}')
   if [ -n "${pg_ver:-}" ] && [ "$pg_status" != "online" ]; then
     log "starting PostgreSQL $pg_ver/$pg_cluster"
-    $SUDO pg_ctlcluster "$pg_ver" "$pg_cluster" start
+    # 3>&-: the server must not inherit the caller's captured stdout, or $(setup.sh) never ends.
+    $SUDO pg_ctlcluster "$pg_ver" "$pg_cluster" start 3>&-
   fi
 fi
 me="$(id -un)"
@@ -106,4 +110,4 @@ VENV='$VENV'
 ADDONS_PATH='$ODOO_DIR/odoo/addons,$ODOO_DIR/addons,$ADDONS_LINK_DIR'
 MODULE_DIR='$ADDONS_LINK_DIR/notify_rules'
 ENV
-echo "$CACHE/env.sh"
+echo "$CACHE/env.sh" >&3
