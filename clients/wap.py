@@ -3,6 +3,7 @@
 read a message's status. No ping endpoint, no idempotency key, no callback.
 """
 
+import json
 import time
 from datetime import datetime, timezone
 from urllib.parse import quote
@@ -211,6 +212,23 @@ class WapClient(BaseClient):
             self._request('GET', CONNECTION_TEST_PATH, idempotent=True, errors=STATUS_ERRORS,
                           error_params={'reference': 'test'})
         except PermanentError as exc:
-            if exc.http_status != 404:  # 404: the signed request was accepted, the fake reference was not
+            # 404 in WAP's own envelope: the signed request was accepted, the fake reference was not. Any other
+            # 404 (a web server's page, a mistyped path) means the base URL does not lead to WAP.
+            if exc.http_status != 404:
                 raise
+            if not _is_wap_envelope(exc.body):
+                raise PermanentError(
+                    f'{self.base_url} answered 404 with something that is not a WAP answer: check the base URL.',
+                    code='not_provider_url', params={'provider': LABEL, 'url': self.base_url}, http_status=404,
+                    body=exc.body,
+                ) from exc
         return ConnectionResult(CONNECTION_OK, code='connection_ok', params={'provider': LABEL, 'url': self.base_url})
+
+
+def _is_wap_envelope(body):
+    """WAP answers every call with {"success": ..., "status": ..., "message": ...}."""
+    try:
+        data = json.loads(body or '')
+    except ValueError:
+        return False
+    return isinstance(data, dict) and data.get('success') is False and 'message' in data

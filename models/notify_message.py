@@ -33,6 +33,9 @@ BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 3600
 POLL_MAX_AGE_DAYS = 7
 POLL_FIRST_DELAY_SECONDS = 60
+# a delivered message can still be read: ask again, but less often than for one not yet delivered
+POLL_DELIVERED_INTERVAL = timedelta(hours=1)
+RATE_WINDOW = timedelta(seconds=60)
 RENDER_BATCH = 200
 
 
@@ -90,8 +93,8 @@ class NotifyMessage(models.Model):
     cost = fields.Monetary(copy=False, readonly=True, currency_field="currency_id")
     currency_id = fields.Many2one("res.currency", copy=False, readonly=True)
     currency = fields.Char(string="Provider currency code", copy=False, readonly=True)
-    scheduled_at = fields.Datetime(string="Scheduled for", readonly=True,
-                                   help="When the provider should deliver it; empty means now.")
+    scheduled_at = fields.Datetime(string="Scheduled for", readonly=True, copy=False,
+                                   help="When the provider says it will deliver the message (from its answer).")
     idempotency_key = fields.Char(required=True, copy=False, default=lambda self: uuid.uuid4().hex,
                                   readonly=True)
     to_render = fields.Boolean(
@@ -111,6 +114,8 @@ class NotifyMessage(models.Model):
                      where="state = 'queued'")
         create_index(cr, "notify_message_window_idx", self._table, ["provider_account_id", "last_attempt_at"],
                      where="last_attempt_at IS NOT NULL")
+        create_index(cr, "notify_message_polled_idx", self._table, ["provider_account_id", "last_polled_at"],
+                     where="last_polled_at IS NOT NULL")
         create_index(cr, "notify_message_record_idx", self._table, ["res_model", "res_id"])
         return res
 
@@ -188,9 +193,19 @@ class NotifyMessage(models.Model):
     def _cron_dispatch(self, batch_limit=None):
         """Send what is due, account by account, within each account's rate limit and concurrency."""
         self._recover_stuck_messages()
+        self._report_archived_accounts()
         accounts = self.env["notify.provider.account"].sudo().search([("active", "=", True)])
         for account in accounts:
             self._dispatch_account(account, batch_limit=batch_limit)
+
+    @api.model
+    def _report_archived_accounts(self):
+        """Messages of an archived account wait, and say so (nothing is sent through an archived account)."""
+        waiting = self.sudo().search([("state", "=", "queued"), ("provider_account_id.active", "=", False),
+                                      ("last_error", "=", False)])
+        for account, messages in waiting.grouped("provider_account_id").items():
+            messages.write({"last_error": self.env._(
+                "Not sent: the provider account %s is archived. Restore it, or cancel these messages.", account.name)})
 
     @api.model
     def _render_pending(self, account=None, limit=RENDER_BATCH):
@@ -273,16 +288,10 @@ class NotifyMessage(models.Model):
         throttled_until = cr.fetchone()[0]
         if throttled_until and throttled_until > now:
             return self.browse(), throttled_until
-        window_start = now - timedelta(seconds=60)
-        cr.execute(
-            "SELECT count(*), min(last_attempt_at) FROM notify_message "
-            "WHERE provider_account_id = %s AND last_attempt_at > %s",
-            [account.id, window_start],
-        )
-        used, oldest = cr.fetchone()
+        used, oldest = self._requests_in_window(account, now)
         capacity = min(account.rate_limit_per_minute - used, account.concurrency)
         if capacity <= 0:
-            return self.browse(), oldest + timedelta(seconds=61)
+            return self.browse(), oldest + RATE_WINDOW + timedelta(seconds=1)
         cr.execute(
             """
             UPDATE notify_message SET state = 'sending', sending_since = %(now)s, last_attempt_at = %(now)s,
@@ -306,6 +315,21 @@ class NotifyMessage(models.Model):
             [account.id],
         )
         return self.browse(), cr.fetchone()[0]
+
+    @api.model
+    def _requests_in_window(self, account, now):
+        """(requests made to the account's provider in the last minute, the oldest one's time): sends and status
+        checks share the provider's rate limit."""
+        self.env.cr.execute(
+            """SELECT count(*), min(at) FROM (
+                   SELECT last_attempt_at AS at FROM notify_message
+                    WHERE provider_account_id = %(account)s AND last_attempt_at > %(start)s
+                   UNION ALL
+                   SELECT last_polled_at FROM notify_message
+                    WHERE provider_account_id = %(account)s AND last_polled_at > %(start)s) AS requests""",
+            {"account": account.id, "start": now - RATE_WINDOW},
+        )
+        return self.env.cr.fetchone()
 
     @api.model
     def _client_or_report(self, account):
@@ -347,12 +371,12 @@ class NotifyMessage(models.Model):
 
     def _to_outbound(self):
         self.ensure_one()
-        scheduled = self.scheduled_at and fields.Datetime.to_datetime(self.scheduled_at)
+        # A rule's delay is applied by holding the message (next_attempt_at): it leaves to be sent now.
         return OutboundMessage(
             recipient_e164=self.recipient_e164,
             template_ref=self.template_ref,
             variables=dict(self.payload or {}),
-            scheduled_at=scheduled and scheduled.replace(tzinfo=timezone.utc),
+            scheduled_at=None,
             idempotency_key=self.idempotency_key,
             channel=self.channel,
         )
@@ -393,15 +417,21 @@ class NotifyMessage(models.Model):
                     "sent_at": now,
                     "provider_ref": result.provider_ref,
                     "provider_status": result.provider_status,
-                    "cost": result.cost or 0.0,
-                    "currency": result.currency,
+                    "scheduled_at": result.scheduled_at and result.scheduled_at.astimezone(timezone.utc).replace(
+                        tzinfo=None),
                     "last_error": False,
+                    **self._cost_vals(result),
                 }
             )
-            currency = self.env["res.currency"].with_context(active_test=False).search(
-                [("name", "=", result.currency)], limit=1) if result.currency else None
-            self.currency_id = currency
             self._post_on_record("sent")
+
+    def _cost_vals(self, result):
+        """Cost and currency, when the provider gives them (send answer or status)."""
+        if result.cost is None and not result.currency:
+            return {}
+        currency = self.env["res.currency"].with_context(active_test=False).search(
+            [("name", "=", result.currency)], limit=1) if result.currency else self.env["res.currency"]
+        return {"cost": result.cost or 0.0, "currency": result.currency, "currency_id": currency.id}
 
     def _fail(self, reason):
         self.write({"state": "failed", "sending_since": False, "last_error": reason})
@@ -415,15 +445,18 @@ class NotifyMessage(models.Model):
     @api.model
     def _recover_stuck_messages(self):
         """Messages left in 'sending' by a worker that died. Never re-sent blindly."""
-        for account in self.env["notify.provider.account"].sudo().search([("active", "=", True)]):
+        accounts = self.env["notify.provider.account"].sudo().with_context(active_test=False).search(
+            [("notify_message_ids.state", "=", "sending")])
+        for account in accounts:
             lease = timedelta(seconds=account.timeout * 2 + 60)
-            stuck = self.sudo().search(
-                [
-                    ("provider_account_id", "=", account.id),
-                    ("state", "=", "sending"),
-                    ("sending_since", "<", fields.Datetime.now() - lease),
-                ]
+            self.env.flush_all()
+            # SKIP LOCKED: a concurrent dispatcher recovering the same messages must not note them twice
+            self.env.cr.execute(
+                """SELECT id FROM notify_message WHERE provider_account_id = %s AND state = 'sending'
+                      AND sending_since < %s ORDER BY id FOR UPDATE SKIP LOCKED""",
+                [account.id, fields.Datetime.now() - lease],
             )
+            stuck = self.sudo().browse([row[0] for row in self.env.cr.fetchall()])
             if not stuck:
                 continue
             client = None
@@ -453,31 +486,78 @@ class NotifyMessage(models.Model):
     # ---- status polling -------------------------------------------------------------------------------
     @api.model
     def _cron_poll_status(self, limit=500):
-        since = fields.Datetime.now() - timedelta(days=POLL_MAX_AGE_DAYS)
-        messages = self.sudo().search(
-            [("state", "in", ("sent", "delivered")), ("provider_ref", "!=", False), ("sent_at", ">", since)],
-            order="last_polled_at asc nulls first, id",
-            limit=limit,
-        )
+        """Ask the providers how sent messages are doing, within each account's rate limit (shared with sends)."""
+        accounts = self.env["notify.provider.account"].sudo().search([("active", "=", True)])
         commit = _auto_commit()
-        for account, account_messages in messages.grouped("provider_account_id").items():
+        for account in accounts:
             client = self._client_or_report(account)
             if client is None:
                 continue
-            for message in account_messages:
+            if commit:
+                self._commit_read_committed()
+            messages, more = self._claim_polls(account, limit)
+            if commit:
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+            for message in messages:
                 try:
                     status = client.get_status(message.provider_ref)
                 except ProviderError as error:
                     _logger.info("Status of %s not available: %s", message.provider_ref, error.message)
-                    message.last_polled_at = fields.Datetime.now()
+                    if error.http_status == 429:
+                        account.throttled_until = fields.Datetime.now() + timedelta(seconds=error.retry_after or 60)
+                        more = True
+                        break
                     continue
                 message._apply_status(status)
+            if more:
+                self.env.ref("notify_rules.ir_cron_notify_poll_status").sudo()._trigger(
+                    at=fields.Datetime.now() + RATE_WINDOW)
             if commit:
                 self.env.cr.commit()  # pylint: disable=invalid-commit
 
+    @api.model
+    def _claim_polls(self, account, limit):
+        """Reserve the status checks this run may make for an account: stamped ``last_polled_at`` under the
+        account lock, so that they count in the rate window the dispatcher's claims read. Half of the window
+        stays free for due messages. Returns (messages, whether some were left for later)."""
+        cr = self.env.cr
+        now = fields.Datetime.now()
+        self.env.flush_all()
+        cr.execute("SELECT throttled_until FROM notify_provider_account WHERE id = %s FOR UPDATE", [account.id])
+        throttled_until = cr.fetchone()[0]
+        if throttled_until and throttled_until > now:
+            return self.browse(), True
+        used, _oldest = self._requests_in_window(account, now)
+        cr.execute(
+            "SELECT count(*) FROM notify_message WHERE provider_account_id = %s AND state = 'queued' "
+            "AND (next_attempt_at IS NULL OR next_attempt_at <= %s)", [account.id, now])
+        reserve = min(cr.fetchone()[0], account.rate_limit_per_minute // 2)
+        budget = min(limit, account.rate_limit_per_minute - used - reserve)
+        cr.execute(
+            """
+            SELECT id FROM notify_message
+             WHERE provider_account_id = %(account)s AND provider_ref IS NOT NULL AND sent_at > %(since)s
+               AND (state = 'sent' OR (state = 'delivered'
+                                       AND (last_polled_at IS NULL OR last_polled_at < %(delivered_before)s)))
+          ORDER BY last_polled_at NULLS FIRST, id
+             LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+            """,
+            {"account": account.id, "since": now - timedelta(days=POLL_MAX_AGE_DAYS),
+             "delivered_before": now - POLL_DELIVERED_INTERVAL, "limit": max(budget, 0) + 1},
+        )
+        ids = [row[0] for row in cr.fetchall()]
+        more = len(ids) > max(budget, 0)
+        ids = ids[:max(budget, 0)]
+        if ids:
+            cr.execute("UPDATE notify_message SET last_polled_at = %s WHERE id IN %s", [now, tuple(ids)])
+            self.invalidate_model(["last_polled_at"])
+        return self.browse(ids), more
+
     def _apply_status(self, status):
         self.ensure_one()
-        vals = {"last_polled_at": fields.Datetime.now(), "provider_status": status.provider_status}
+        vals = {"last_polled_at": fields.Datetime.now(), "provider_status": status.provider_status,
+                **self._cost_vals(status)}
         if status.status == "failed":
             vals.update(state="failed",
                         last_error=status_error_text(self._user_env(), status)

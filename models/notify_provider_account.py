@@ -106,6 +106,21 @@ class NotifyProviderAccount(models.Model):
             if account.base_url and not account.base_url.startswith(("http://", "https://")):
                 raise ValidationError(self.env._("The base URL must start with http:// or https://."))
 
+    @api.constrains("company_id")
+    def _check_rules_company(self):
+        rules = self.env["notify.rule"].sudo().with_context(active_test=False).search(
+            [("provider_account_id", "in", self.ids)])
+        for rule in rules.filtered(lambda r: r.company_id != r.provider_account_id.company_id):
+            raise ValidationError(self.env._(
+                "The rule %(rule)s of %(company)s uses this account: it cannot move to another company.",
+                rule=rule.name, company=rule.company_id.name))
+
+    def write(self, vals):
+        res = super().write(vals)
+        if {"company_id", "provider", "active"} & set(vals):
+            self.env.registry.clear_cache()  # notify.rule._notify_matchers caches the account's provider/company
+        return res
+
     # ---- provider hooks, extended in notify_provider_account_<code>.py -------------------------------
     def _notify_default_rate_limit(self):
         return 60

@@ -33,4 +33,6 @@ class NotifyProviderAccount(models.Model):
             try:
                 wap_signature("probe", account.wap_api_secret, 0)
             except ValueError as error:
-                raise ValidationError(self.env._("The WAP API secret is not valid base64: %s", error)) from error
+                raise ValidationError(self.env._(
+                    "The WAP API secret is not valid base64: copy it exactly as given in your contract."
+                )) from error

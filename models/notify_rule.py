@@ -35,7 +35,10 @@ class NotifyRule(models.Model):
     name = fields.Char(required=True, translate=True, tracking=True)
     sequence = fields.Integer(default=10)
     active = fields.Boolean(default=True, tracking=True)
-    company_id = fields.Many2one("res.company", default=lambda self: self.env.company)
+    company_id = fields.Many2one(
+        "res.company", required=True, default=lambda self: self.env.company, tracking=True,
+        help="The rule acts on this company's records (and on records shared by all companies).",
+    )
     model_id = fields.Many2one(
         "ir.model", required=True, ondelete="cascade", domain=[("transient", "=", False)]
     )
@@ -83,7 +86,7 @@ class NotifyRule(models.Model):
                                 help="Only records matching this filter.")
     provider_account_id = fields.Many2one(
         "notify.provider.account", string="Provider account", required=True, ondelete="restrict", tracking=True,
-        domain="[('company_id', 'in', [company_id, False])]",
+        domain="[('company_id', '=', company_id)]",
     )
     channel = fields.Selection([("whatsapp", "WhatsApp"), ("sms", "SMS")], required=True, default="whatsapp")
     template_ref = fields.Char(string="Template reference", tracking=True,
@@ -115,14 +118,17 @@ class NotifyRule(models.Model):
             if not rule.model_id or rule.model_id.model not in self.env:
                 continue
             model_fields = self.env[rule.model_id.model]._fields
-            if "mobile" in model_fields or "phone" in model_fields:
-                prefix = ""
-            elif "partner_id" in model_fields:
-                prefix = "partner_id."
-            else:
+            holder = model_fields
+            prefix = ""
+            if "mobile" not in model_fields and "phone" not in model_fields:
+                if "partner_id" not in model_fields:
+                    continue
+                holder, prefix = self.env[model_fields["partner_id"].comodel_name]._fields, "partner_id."
+            names = [name for name in ("mobile", "phone") if name in holder]
+            if not names:
                 continue
-            rule.recipient_path = f"{prefix}mobile"
-            rule.recipient_fallback_path = f"{prefix}phone"
+            rule.recipient_path = prefix + names[0]
+            rule.recipient_fallback_path = prefix + names[1] if len(names) > 1 else False
 
     def _compute_counters(self):
         groups = self.env["notify.message"].sudo()._read_group(
@@ -156,10 +162,16 @@ class NotifyRule(models.Model):
 
     # ---- validation ---------------------------------------------------------------------------------
     @api.constrains("model_id", "recipient_path", "recipient_fallback_path", "template_ref", "trigger",
-                    "state_field_id", "state_value_id", "date_field_id", "filter_domain")
+                    "state_field_id", "state_value_id", "date_field_id", "trigger_field_ids", "filter_domain",
+                    "company_id", "provider_account_id")
     def _check_configuration(self):
         for rule in self:
             model = self.env[rule.model_id.model]
+            if not self.env.su and not model.has_access("read"):
+                # messages are rendered as superuser: only someone who may read these records writes rules on them
+                raise ValidationError(self.env._(
+                    "Rule %(rule)s: you are not allowed to read %(model)s records, so you cannot set a rule on them.",
+                    rule=rule.name, model=rule.model_id.name))
             if not rule.template_ref or not rule.template_ref.strip():
                 raise ValidationError(self.env._("Rule %s: the template reference is required.", rule.name))
             for label, path in ((self.env._("Recipient field"), rule.recipient_path),
@@ -173,12 +185,46 @@ class NotifyRule(models.Model):
                 raise ValidationError(self.env._("Rule %s: choose the status field and the status value.", rule.name))
             if rule.trigger == "on_time" and not rule.date_field_id:
                 raise ValidationError(self.env._("Rule %s: choose the date field the rule is relative to.", rule.name))
+            rule._check_fields_belong_to_model()
+            if rule.provider_account_id.company_id != rule.company_id:
+                raise ValidationError(self.env._(
+                    "Rule %(rule)s: the provider account %(account)s belongs to %(account_company)s, not to "
+                    "%(company)s.", rule=rule.name, account=rule.provider_account_id.name,
+                    account_company=rule.provider_account_id.company_id.name, company=rule.company_id.name))
+            rule.variable_ids._check_source()  # the model may have changed under them
             try:
                 domain = safe_eval.safe_eval(rule.filter_domain or "[]", {"uid": self.env.uid})
                 model.search(domain, limit=1)
             except Exception as error:
                 raise ValidationError(self.env._("Rule %(rule)s: the filter is not valid: %(error)s", rule=rule.name,
                                         error=error)) from error
+
+    def _check_fields_belong_to_model(self):
+        """Fields picked for another model (the model was changed afterwards) would break every save of it."""
+        self.ensure_one()
+        foreign = (self.trigger_field_ids | self.state_field_id | self.date_field_id).filtered(
+            lambda f: f.model_id != self.model_id)
+        if self.state_value_id and self.state_value_id.field_id != self.state_field_id:
+            foreign |= self.state_value_id.field_id
+        if foreign:
+            raise ValidationError(self.env._(
+                "Rule %(rule)s: the field %(field)s does not belong to %(model)s; choose it again.",
+                rule=self.name, field=foreign[0].field_description, model=self.model_id.name))
+
+    @api.onchange("model_id")
+    def _onchange_model_id(self):
+        self.trigger_field_ids = False
+        self.state_field_id = self.state_value_id = self.date_field_id = False
+
+    @api.onchange("state_field_id")
+    def _onchange_state_field_id(self):
+        if self.state_value_id.field_id != self.state_field_id:
+            self.state_value_id = False
+
+    @api.onchange("company_id")
+    def _onchange_company_id(self):
+        if self.provider_account_id.company_id != self.company_id:
+            self.provider_account_id = False
 
     # ---- CRUD keeps the shared automations in step ----------------------------------------------------
     @api.model_create_multi
@@ -296,7 +342,7 @@ class NotifyRule(models.Model):
 
     def _notify_matcher(self):
         """(rule id, trigger, watched field names, status field, status value, domain source, parsed domain,
-        outbox values): everything the save path needs, so that it reads nothing from the database."""
+        company id, outbox values): everything the save path needs, so that it reads nothing from the database."""
         self.ensure_one()
         source = (self.filter_domain or "").strip()
         static = None
@@ -306,12 +352,12 @@ class NotifyRule(models.Model):
         outbox = (account.id, account.provider, account.company_id.id, self.channel, self.template_ref,
                   self.model_name, self.delay_minutes)
         return (self.id, self.trigger, tuple(self.trigger_field_ids.mapped("name")), self.state_field_id.name,
-                self.state_value_id.value, source, static, outbox)
+                self.state_value_id.value, source, static, self.company_id.id, outbox)
 
     @api.model
     def _notify_match(self, matcher, records, old_values):
         """Return the records on which one rule fires, evaluated in memory on the whole batch."""
-        _rule_id, trigger, watched, state_name, state_value, source, domain, _outbox = matcher
+        _rule_id, trigger, watched, state_name, state_value, source, domain, company_id, _outbox = matcher
         if trigger == "on_create":
             matched = records if old_values is None else records.browse()
         elif trigger == "on_write":
@@ -331,10 +377,14 @@ class NotifyRule(models.Model):
             )
         else:  # on_time: base_automation already selected the records
             matched = records
+        if matched and "company_id" in matched._fields and matched._fields["company_id"].comodel_name == "res.company":
+            # a rule acts on its company's records; records shared by all companies (no company) are everyone's
+            matched = matched.filtered(lambda r: r.company_id.id in (company_id, False))
         if matched and source not in ("", "[]"):
             if domain is None:  # the filter uses uid: evaluate it for this user
                 domain = safe_eval.safe_eval(source, {"uid": self.env.uid})
-            matched = matched.filtered_domain(domain)
+            # as base_automation: the filter is the rule author's, not limited by the saving user's rights
+            matched = matched.sudo().filtered_domain(domain).with_env(matched.env)
         return matched
 
     @api.model

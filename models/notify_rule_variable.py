@@ -1,7 +1,12 @@
+import re
+
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
+from odoo.tools.rendering_tools import parse_inline_template
 
 from ..tools.field_path import RenderError, check_field_path, resolve_path, value_to_text
+
+SIMPLE_EXPRESSION = re.compile(r"^object(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 
 
 class NotifyRuleVariable(models.Model):
@@ -35,6 +40,28 @@ class NotifyRuleVariable(models.Model):
                     raise ValidationError(self.env._("Variable %(name)s: %(error)s", name=line.name, error=error))
             elif not line.template:
                 raise ValidationError(self.env._("Variable %s: write its inline template.", line.name))
+            else:
+                line._check_template_rights(model)
+
+    def _check_template_rights(self, model):
+        """The dispatcher renders as superuser, and the result is sent out and shown to Notify users. So, as for
+        Odoo's mail templates, code is reserved to template editors; anyone may write ``{{ object.a.b }}``
+        expressions, each checked like a field path (the field exists, the author may read it)."""
+        editor = self.env.su or self.env.user.has_group("mail.group_mail_template_editor")
+        for _text, expression, _default in parse_inline_template(self.template):
+            expression = (expression or "").strip()
+            if not expression:
+                continue
+            if SIMPLE_EXPRESSION.match(expression):
+                error = check_field_path(model, expression[len("object."):])
+                if error:
+                    raise ValidationError(self.env._("Variable %(name)s: %(error)s", name=self.name, error=error))
+            elif not editor:
+                group = self.env.ref("mail.group_mail_template_editor")
+                raise ValidationError(self.env._(
+                    "Variable %(name)s: only members of the group '%(group)s' may write templates with code such "
+                    "as %(expression)s. Use field expressions like {{ object.partner_id.name }}, or a field path.",
+                    name=self.name, group=group.name, expression=expression))
 
     def _render(self, record):
         self.ensure_one()

@@ -87,9 +87,10 @@ class WapCase(unittest.TestCase):
         self.sim.wap.progress_seconds = (1, 2, 3)
         self.client = self.make_client()
 
-    def make_client(self, secret=DEMO_SECRET_B64, **kwargs):
+    def make_client(self, secret=DEMO_SECRET_B64, base_url=None, **kwargs):
         kwargs.setdefault('environment', 'sandbox')
-        client = wap.WapClient(self.sim.base_url('wap'), {'api_key': DEMO_API_KEY, 'api_secret': secret}, **kwargs)
+        client = wap.WapClient(base_url or self.sim.base_url('wap'), {'api_key': DEMO_API_KEY, 'api_secret': secret},
+                               **kwargs)
         self.addCleanup(client.close)
         return client
 
@@ -267,6 +268,14 @@ class TestWapStatus(WapCase):
 class TestWapConnection(WapCase):
     def test_ok(self):
         self.assertEqual(self.client.test_connection(), 'Connection OK: WAP accepted the credentials.')
+
+    def test_wrong_url_is_not_reported_as_ok(self):
+        """A 404 that is not WAP's own answer (a mistyped path, another web server) is a wrong base URL."""
+        for base_url in (self.sim.url + '/wapp', self.sim.base_url('wap') + '/v2'):
+            with self.subTest(base_url=base_url), self.assertRaises(base.PermanentError) as caught:
+                self.make_client(base_url=base_url).test_connection()
+            self.assertEqual(caught.exception.code, 'not_provider_url')
+            self.assertIn('check the base URL', caught.exception.message)
 
     def test_bad_credentials(self):
         with self.assertRaisesRegex(base.PermanentError, 'refused the credentials'):

@@ -2,10 +2,12 @@
 
 from datetime import timedelta
 
+import psycopg2
 from freezegun import freeze_time
 
 from odoo import fields
 from odoo.exceptions import UserError
+from odoo.tools import mute_logger
 
 from .common import PARTNER_TEMPLATE, NotifyCase
 
@@ -201,7 +203,67 @@ class TestDispatch(NotifyCase):
         self.assertIn("Delivered", partner.message_ids[0].body)
         self.wap_sim.advance(message.provider_ref, "read")
         self.env["notify.message"]._cron_poll_status()
+        self.assertEqual(message.state, "delivered", "a delivered message is asked again only after an hour")
+        with freeze_time(fields.Datetime.now() + timedelta(minutes=61)):
+            self.env["notify.message"]._cron_poll_status()
         self.assertEqual(message.state, "read")
+
+    def test_polling_shares_the_rate_limit_with_sending(self):
+        """Status checks count in the provider's per-minute limit, and leave room for messages waiting."""
+        self.account.rate_limit_per_minute = 4
+        sent = self.env["notify.message"]
+        for index in range(3):
+            sent |= self.messages_of(self.make_partner(name=f"P{index}", mobile=f"69000003{index}"))
+        self.dispatch()
+        self.assertEqual(set(sent.mapped("state")), {"sent"})
+        self.env["notify.message"]._cron_poll_status()
+        gets = [r for r in self.wap_sim.requests if r["method"] == "GET"]
+        self.assertEqual(len(gets), 1, "3 sends + 1 status check = the 4 requests of this minute")
+        waiting = self.messages_of(self.make_partner(name="Waiting", mobile="690000039"))
+        self.dispatch()
+        self.assertEqual(waiting.state, "queued", "the status check used the last request of the minute")
+        later = fields.Datetime.now() + timedelta(seconds=62)
+        with freeze_time(later):
+            self.env["notify.message"]._cron_poll_status()  # 4 free: 1 kept for the waiting message
+            self.assertEqual(len([r for r in self.wap_sim.requests if r["method"] == "GET"]), 4)
+            self.dispatch()
+        self.assertEqual(waiting.state, "sent")
+
+    def test_polling_stops_when_the_provider_says_slow_down(self):
+        sent = self.env["notify.message"]
+        for index in range(3):
+            sent |= self.messages_of(self.make_partner(name=f"P{index}", mobile=f"69000004{index}"))
+        self.dispatch()
+        self.wap_sim.fail_next("429", retry_after=30)
+        self.env["notify.message"]._cron_poll_status()
+        self.assertEqual(len([r for r in self.wap_sim.requests if r["method"] == "GET"]), 1)
+        self.assertTrue(self.account.throttled_until)
+        self.env["notify.message"]._cron_poll_status()
+        self.assertEqual(len([r for r in self.wap_sim.requests if r["method"] == "GET"]), 1, "paused")
+
+    def test_archived_account_keeps_its_messages_and_says_why(self):
+        self.account.active = False
+        message = self.messages_of(self.make_partner())
+        self.dispatch()
+        self.assertEqual((message.state, len(self.wap_sim.requests)), ("queued", 0))
+        self.assertIn("is archived", message.last_error)
+        self.account.active = True
+        self.dispatch()
+        self.assertEqual(message.state, "sent")
+
+    def test_send_answer_is_kept(self):
+        message = self.messages_of(self.make_partner())
+        self.dispatch()
+        self.assertEqual((message.cost, message.currency, message.currency_id.name), (10.0, "XAF", "XAF"))
+        self.assertTrue(message.scheduled_at)
+        self.assertLess(abs((message.scheduled_at - message.sent_at).total_seconds()), 5)
+
+    def test_idempotency_key_is_unique(self):
+        message = self.messages_of(self.make_partner())
+        other = self.messages_of(self.make_partner(name="Other", mobile="690000048"))
+        with self.assertRaises(psycopg2.IntegrityError), mute_logger("odoo.sql_db"), self.env.cr.savepoint():
+            other.write({"idempotency_key": message.idempotency_key})
+            other.flush_recordset()
 
     def test_polling_reports_delivery_failure(self):
         message = self.messages_of(self.make_partner())

@@ -125,20 +125,23 @@ class TestDurability(NotifySimulatorMixin, BaseCase):
 
     def test_two_dispatchers_never_send_twice(self):
         ids = self.create_messages(24)
-        self.wap_sim.fail_next("timeout_after", count=24, delay=0.05)  # slow answers: the workers overlap
+        self.wap_sim.fail_next("timeout_after", count=24, delay=0.2)  # slow answers: the workers overlap
         barrier = threading.Barrier(2)
         errors = []
+        with self.registry.cursor() as cr:
+            admin_id = api.Environment(cr, SUPERUSER_ID, {}).ref("base.user_admin").id
+        worker_uids = (SUPERUSER_ID, admin_id)  # write_uid tells who sent what
 
-        def worker():
+        def worker(uid):
             try:
                 with self.registry.cursor() as cr:
-                    env = api.Environment(cr, SUPERUSER_ID, {})
+                    env = api.Environment(cr, uid, {})
                     barrier.wait(10)
                     env["notify.message"]._cron_dispatch()
             except Exception as error:  # noqa: BLE001 - reported by the assertion below
                 errors.append(error)
 
-        threads = [threading.Thread(target=worker) for _index in range(2)]
+        threads = [threading.Thread(target=worker, args=(uid,)) for uid in worker_uids]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -148,6 +151,10 @@ class TestDurability(NotifySimulatorMixin, BaseCase):
         recipients = [r["json"]["recipient"] for r in self.wap_sim.requests if r["method"] == "POST"]
         self.assertEqual(len(recipients), 24)
         self.assertEqual(len(set(recipients)), 24, "no message was sent twice")
+        with self.registry.cursor() as cr:
+            cr.execute("SELECT write_uid, count(*) FROM notify_message WHERE id IN %s GROUP BY write_uid", [tuple(ids)])
+            per_worker = dict(cr.fetchall())
+        self.assertEqual(set(per_worker), set(worker_uids), f"both dispatchers sent a share: {per_worker}")
 
     def test_queued_messages_wake_the_cron_workers(self):
         """The pre-commit enqueue adds a dispatcher trigger and, after commit, NOTIFYs the cron workers."""

@@ -168,3 +168,78 @@ class TestRuleConfig(NotifyCase):
         action.with_context(active_model="res.partner", active_ids=partner.ids).run()
         self.env.cr.flush()
         self.assertEqual(self.messages_of(partner).rule_id, self.rule)
+
+    def test_fields_of_another_model_refused(self):
+        """Fields chosen before the model was changed would break every save of the new model."""
+        move_state = self.env.ref("account.field_account_move__state")
+        posted = move_state.selection_ids.filtered(lambda s: s.value == "posted")
+        self.assert_refused("does not belong to Contact", trigger="on_state_set", state_field_id=move_state.id,
+                            state_value_id=posted.id)
+        self.assert_refused("does not belong to Contact", trigger="on_time",
+                            date_field_id=self.env.ref("account.field_account_move__invoice_date").id)
+        self.assert_refused("does not belong to Contact", trigger="on_write",
+                            trigger_field_ids=[(6, 0, move_state.ids)])
+        partner_type = self.env.ref("base.field_res_partner__type")
+        self.assert_refused("does not belong to Contact", trigger="on_state_set", state_field_id=partner_type.id,
+                            state_value_id=posted.id)
+        # changing the model re-checks the variables too
+        self.rule.variable_ids.field_path = "email"
+        with self.assertRaisesRegex(ValidationError, "Variable customer_name: 'email': Journal Item has no field"):
+            self.rule.write({"model_id": self.env.ref("account.model_account_move_line").id,
+                             "recipient_path": "partner_id.mobile", "recipient_fallback_path": False,
+                             "filter_domain": "[]"})
+
+    def test_changing_the_model_in_the_form_clears_its_fields(self):
+        with Form(self.env["notify.rule"]) as form:
+            form.name = "Form"
+            form.model_id = self.env.ref("account.model_account_move")
+            form.trigger = "on_state_set"
+            form.state_field_id = self.env.ref("account.field_account_move__state")
+            self.assertEqual(form.recipient_path, "partner_id.mobile")
+            form.model_id = self.env.ref("base.model_res_partner")
+            self.assertFalse(form.state_field_id)
+            self.assertEqual((form.recipient_path, form.recipient_fallback_path), ("mobile", "phone"))
+            form.trigger = "on_create"
+            form.provider_account_id = self.account
+            form.template_ref = "tpl"
+
+    def test_default_recipient_is_a_field_of_the_model(self):
+        """A model with a phone but no mobile (bank) gets `phone`, not a `mobile` path it does not have."""
+        vals = self.rule_vals(model_id=self.env.ref("base.model_res_bank").id)
+        del vals["recipient_path"]
+        rule = self.env["notify.rule"].create(vals)
+        self.assertEqual((rule.recipient_path, rule.recipient_fallback_path), ("phone", False))
+
+    def test_account_of_another_company_refused(self):
+        other = self.env["res.company"].create({"name": "Other company"})
+        with self.assertRaisesRegex(ValidationError, "belongs to"):
+            self.env["notify.rule"].create(self.rule_vals(company_id=other.id))
+        with self.assertRaisesRegex(ValidationError, "cannot move to another company"):
+            self.account.company_id = other
+
+    def test_rule_acts_on_its_company_records_only(self):
+        other = self.env["res.company"].create({"name": "Other company"})
+        theirs = self.make_partner(name="Theirs", company_id=other.id)
+        ours = self.make_partner(name="Ours", company_id=self.env.company.id)
+        shared = self.make_partner(name="Shared", company_id=False)
+        self.assertFalse(self.messages_of(theirs))
+        self.assertEqual(len(self.messages_of(ours)), 1)
+        self.assertEqual(len(self.messages_of(shared)), 1, "records of no company are every company's")
+
+    def test_rule_filter_is_not_limited_by_the_saving_users_rights(self):
+        """As base_automation: the filter is evaluated as the rule's author, not as whoever saves the record."""
+        self.rule.filter_domain = "[('ref', '=', 'notify-test'), ('credit', '>=', 0)]"  # accounting-only field
+        clerk = self.env["res.users"].create({
+            "name": "Clerk", "login": "clerk", "groups_id": [(6, 0, self.env.ref("base.group_partner_manager").ids
+                                                             + self.env.ref("base.group_user").ids)]})
+        partner = self.env["res.partner"].with_user(clerk).create(
+            {"name": "By clerk", "mobile": "690000006", "ref": "notify-test"})
+        self.env.cr.flush()
+        self.assertEqual(len(self.messages_of(partner)), 1)
+
+    def test_rules_follow_a_change_of_account(self):
+        """The save path caches each rule's account details: changing the rule's account refreshes them."""
+        self.make_partner(name="Warm-up")  # fills the cache
+        other = self.create_wap_account(self.env, name="Second")
+        self.rule.provider_account_id = other
+        self.assertEqual(self.messages_of(self.make_partner(name="After")).provider_account_id, other)

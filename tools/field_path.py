@@ -17,6 +17,9 @@ def check_field_path(model, path):
         if not field:
             model_name = current.env["ir.model"]._get(current._name).name
             return model.env._("'%(path)s': %(model)s has no field '%(name)s'.", path=path, model=model_name, name=name)
+        if not field.is_accessible(model.env):
+            # messages are rendered as superuser: a rule must not reach a field its author may not read
+            return model.env._("'%(path)s': you are not allowed to read the field '%(name)s'.", path=path, name=name)
         if index < len(parts) - 1:
             if not field.relational:
                 return model.env._(

@@ -55,6 +55,9 @@ ERROR_TEXTS = {
     'bad_secret': lambda env, p: env._(
         "The API secret of the %(provider)s account is not valid base64: copy it exactly as given in the provider "
         "contract.", provider=p['provider']),
+    'not_provider_url': lambda env, p: env._(
+        "%(url)s does not answer like %(provider)s (HTTP 404 from something else): check the base URL.",
+        url=p['url'], provider=p['provider']),
     'unknown_provider': lambda env, p: env._(
         "No client is available for the provider '%(provider)s'.", provider=p['provider']),
     # -- the message itself --

@@ -44,8 +44,10 @@ class NotifyRulePreview(models.TransientModel):
             elif record._name != preview.rule_id.model_name:
                 values["error"] = self.env._("The record must be a %s.", preview.rule_id.model_id.name)
             else:
-                rendered = preview.rule_id._notify_render(record)
-                values["matches_filter"] = bool(record.filtered_domain(preview.rule_id._filter_domain_eval()))
+                # what the dispatcher would send (it renders as superuser), on a record this user may read
+                record.check_access("read")
+                rendered = preview.rule_id.sudo()._notify_render(record.sudo())
+                values["matches_filter"] = bool(record.sudo().filtered_domain(preview.rule_id._filter_domain_eval()))
                 values.update(
                     recipient_raw=rendered["recipient_raw"],
                     recipient_e164=rendered["recipient_e164"],

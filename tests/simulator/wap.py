@@ -119,7 +119,8 @@ class WapSimulator(ProviderSimulator):
     def handle(self, method, path, query, headers, body):
         parts = [part for part in path.split('/') if part]
         if not parts or parts[0] != 'automation' or len(parts) > 2:
-            return self.error_body(404, 'route_not_found')
+            # outside the API the web server answers, not the application: no WAP envelope
+            return ProviderSimulator.error_body(self, 404, 'route_not_found')
         if method != ('POST' if len(parts) == 1 else 'GET'):
             return self.error_body(405, 'method_not_allowed')
         with self.lock:
