@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import NamedTuple
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -130,6 +131,16 @@ def parse_retry_after(value):
     return max((when - datetime.now(timezone.utc)).total_seconds(), 0.0)
 
 
+def is_http_url(url):
+    """http(s)://host[:port][/path], the only kind of base URL a client can call."""
+    try:
+        parsed = urlsplit(url or '')
+        parsed.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return False
+    return parsed.scheme in ('http', 'https') and bool(parsed.hostname)
+
+
 def _sent_before_failure(exc):
     """True when the connection failed before any byte of the request left (refused, DNS, connect timeout)."""
     if isinstance(exc, requests.ConnectTimeout):
@@ -151,6 +162,7 @@ class BaseClient:
     """Base of every provider client; subclasses implement send/get_status/test_connection."""
 
     code = None
+    channels = ()  # what the provider carries: 'whatsapp', 'sms'
     can_lookup_by_idempotency_key = False
     default_base_urls = {}
     provider_label = 'The provider'
@@ -162,6 +174,11 @@ class BaseClient:
             raise PermanentError(
                 f'{self.provider_label}: no base URL configured for environment "{environment}".',
                 code='no_base_url', params={'provider': self.provider_label, 'environment': environment},
+            )
+        if not is_http_url(self.base_url):
+            raise PermanentError(
+                f'{self.provider_label}: the base URL "{self.base_url}" is not a valid http(s) address.',
+                code='bad_url', params={'provider': self.provider_label, 'url': self.base_url},
             )
         self.credentials = dict(credentials or {})
         self.timeout = timeout

@@ -98,6 +98,7 @@ def _float_or_none(value):
 class WapClient(BaseClient):
     code = 'wap'
     provider_label = LABEL
+    channels = ('whatsapp',)
     can_lookup_by_idempotency_key = False  # the API has no idempotency key nor a search by our own key
     default_base_urls = {'production': PRODUCTION_URL, 'test': PRODUCTION_URL}
 

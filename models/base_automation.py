@@ -1,6 +1,8 @@
+import datetime
+
 from odoo import api, fields, models, tools
 
-from odoo.addons.base_automation.models.base_automation import WRITE_TRIGGERS
+from odoo.addons.base_automation.models.base_automation import DATE_RANGE_FUNCTION, WRITE_TRIGGERS
 
 
 class BaseAutomation(models.Model):
@@ -41,6 +43,18 @@ class BaseAutomation(models.Model):
     def _notify_action_ids(self, model_name, triggers):
         domain = [("model_name", "=", model_name), ("trigger", "in", list(triggers))]
         return tuple(self.with_context(active_test=True).sudo().search(domain).ids)
+
+    def _get_eval_context(self, payload=None):
+        """``notify_since`` for the filter of a time rule's automation: base_automation's cron loads every record
+        matching the filter and checks the date window in Python, so the filter bounds the date from below
+        (dates whose time came since the last run)."""
+        context = super()._get_eval_context(payload=payload)
+        if self.notify_rule_id and self.trigger == "on_time":
+            last_run = self.last_run or datetime.datetime.fromtimestamp(0)
+            since = last_run - DATE_RANGE_FUNCTION[self.trg_date_range_type](self.trg_date_range)
+            context["notify_since"] = (fields.Date.to_string(since.date()) if self.trg_date_id.ttype == "date"
+                                       else fields.Datetime.to_string(since))
+        return context
 
     def _register_hook(self):
         """Drop base_automation's ``_compute_field_value`` patch where only our automations watch a model and

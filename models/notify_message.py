@@ -31,6 +31,7 @@ STATES = [
 STATE_RANK = {"sent": 1, "delivered": 2, "read": 3}
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 3600
+THROTTLE_DEFAULT_SECONDS = 60  # a 429 without Retry-After
 POLL_MAX_AGE_DAYS = 7
 POLL_FIRST_DELAY_SECONDS = 60
 # a delivered message can still be read: ask again, but less often than for one not yet delivered
@@ -121,9 +122,11 @@ class NotifyMessage(models.Model):
 
     def _compute_display_label(self):
         no_phone = self.env._("no phone number")
+        pending = self.env._("recipient resolved when sending")
         for message in self:
             label = message.rule_id.name or message.template_ref or ""
-            message.display_label = f"{label} → {message.recipient_e164 or no_phone}"
+            recipient = message.recipient_e164 or (pending if message.to_render else no_phone)
+            message.display_label = f"{label} → {recipient}"
 
     def _compute_payload_text(self):
         for message in self:
@@ -386,25 +389,26 @@ class NotifyMessage(models.Model):
         now = fields.Datetime.now()
         env = self._user_env()
         if isinstance(result, RetryableError):
-            if self.attempts >= self.provider_account_id.max_attempts:
+            # 429: the provider did not look at the message, it asks the whole account to wait. That is not
+            # one of the message's attempts (a long throttle must not make messages fail).
+            throttled = result.http_status == 429
+            if not throttled and self.attempts >= self.provider_account_id.max_attempts:
                 self._fail(env._("Gave up after %(n)s attempts. Last error: %(err)s", n=self.attempts,
                                  err=provider_error_text(env, result)))
                 return
-            if result.retry_after is not None:
+            vals = {"state": "queued", "sending_since": False,
+                    "last_error": provider_error_text(env, result, retrying=True)}
+            if throttled:
+                delay = result.retry_after if result.retry_after is not None else THROTTLE_DEFAULT_SECONDS
+                self.provider_account_id.sudo().throttled_until = now + timedelta(seconds=delay)
+                vals["attempts"] = max(self.attempts - 1, 0)
+            elif result.retry_after is not None:
                 delay = result.retry_after
-                if result.http_status == 429:
-                    self.provider_account_id.sudo().throttled_until = now + timedelta(seconds=delay)
             else:
                 delay = min(BACKOFF_BASE_SECONDS * 2 ** (self.attempts - 1), BACKOFF_MAX_SECONDS)
                 delay *= random.uniform(0.5, 1.5)  # jitter: spread retries of a burst
-            self.write(
-                {
-                    "state": "queued",
-                    "sending_since": False,
-                    "next_attempt_at": now + timedelta(seconds=delay),
-                    "last_error": provider_error_text(env, result, retrying=True),
-                }
-            )
+            vals["next_attempt_at"] = now + timedelta(seconds=delay)
+            self.write(vals)
         elif isinstance(result, PermanentError):
             self._fail(provider_error_text(env, result))
         elif isinstance(result, OutcomeUnknownError):
@@ -504,7 +508,8 @@ class NotifyMessage(models.Model):
                 except ProviderError as error:
                     _logger.info("Status of %s not available: %s", message.provider_ref, error.message)
                     if error.http_status == 429:
-                        account.throttled_until = fields.Datetime.now() + timedelta(seconds=error.retry_after or 60)
+                        account.throttled_until = fields.Datetime.now() + timedelta(
+                            seconds=error.retry_after or THROTTLE_DEFAULT_SECONDS)
                         more = True
                         break
                     continue

@@ -6,7 +6,7 @@ from lxml import etree
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
-from ..clients.base import ProviderError
+from ..clients.base import ProviderError, is_http_url
 from ..clients.registry import get_client_class
 from ..tools.provider_errors import connection_result_text, provider_error_text
 
@@ -103,8 +103,9 @@ class NotifyProviderAccount(models.Model):
         for account in self:
             if account.environment == "sandbox" and not account.base_url:
                 raise ValidationError(self.env._("A sandbox account needs the base URL of the provider simulator."))
-            if account.base_url and not account.base_url.startswith(("http://", "https://")):
-                raise ValidationError(self.env._("The base URL must start with http:// or https://."))
+            if account.base_url and not is_http_url(account.base_url):
+                raise ValidationError(self.env._(
+                    "The base URL must be a web address such as https://p.wap.cm (http:// or https://, then a host)."))
 
     @api.constrains("company_id")
     def _check_rules_company(self):

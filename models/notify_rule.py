@@ -8,6 +8,7 @@ from odoo.exceptions import ValidationError
 from odoo.tools import SQL, safe_eval
 
 from ..clients.phone import InvalidPhoneError, split_e164, to_e164
+from ..clients.registry import get_client_class
 from ..tools.cron_wakeup import wake_cron_workers
 from ..tools.field_path import RenderError, check_field_path, resolve_path
 
@@ -84,6 +85,11 @@ class NotifyRule(models.Model):
     )
     filter_domain = fields.Char(string="Apply on", default="[]", tracking=True,
                                 help="Only records matching this filter.")
+    action = fields.Selection(
+        [("send_template", "Send a template message")], required=True, default="send_template", tracking=True,
+        help="What the rule does when it fires. Providers that do more than messages (OTP, payment requests) "
+        "add their own actions.",
+    )
     provider_account_id = fields.Many2one(
         "notify.provider.account", string="Provider account", required=True, ondelete="restrict", tracking=True,
         domain="[('company_id', '=', company_id)]",
@@ -163,7 +169,7 @@ class NotifyRule(models.Model):
     # ---- validation ---------------------------------------------------------------------------------
     @api.constrains("model_id", "recipient_path", "recipient_fallback_path", "template_ref", "trigger",
                     "state_field_id", "state_value_id", "date_field_id", "trigger_field_ids", "filter_domain",
-                    "company_id", "provider_account_id")
+                    "company_id", "provider_account_id", "channel")
     def _check_configuration(self):
         for rule in self:
             model = self.env[rule.model_id.model]
@@ -186,6 +192,12 @@ class NotifyRule(models.Model):
             if rule.trigger == "on_time" and not rule.date_field_id:
                 raise ValidationError(self.env._("Rule %s: choose the date field the rule is relative to.", rule.name))
             rule._check_fields_belong_to_model()
+            account = rule.provider_account_id
+            if account.provider and rule.channel not in get_client_class(account.provider).channels:
+                raise ValidationError(self.env._(
+                    "Rule %(rule)s: %(provider)s does not carry %(channel)s messages.", rule=rule.name,
+                    provider=dict(account._fields["provider"]._description_selection(self.env))[account.provider],
+                    channel=dict(self._fields["channel"]._description_selection(self.env))[rule.channel]))
             if rule.provider_account_id.company_id != rule.company_id:
                 raise ValidationError(self.env._(
                     "Rule %(rule)s: the provider account %(account)s belongs to %(account_company)s, not to "
@@ -236,7 +248,7 @@ class NotifyRule(models.Model):
     def write(self, vals):
         res = super().write(vals)
         sync_fields = {"active", "model_id", "trigger", "trigger_field_ids", "state_field_id", "state_value_id",
-                       "date_field_id", "time_offset", "time_unit"}
+                       "date_field_id", "time_offset", "time_unit", "filter_domain"}
         if sync_fields & set(vals):
             self._sync_automations()
         else:
@@ -274,10 +286,20 @@ class NotifyRule(models.Model):
                 "trg_date_range_type": rule.time_unit,
                 "notify_rule_id": rule.id,
                 "trigger_field_ids": [],
+                "filter_domain": rule._time_filter_domain(),
             }
             automation = existing.filtered(lambda a, r=rule: a.notify_rule_id == r)[:1]
             keep |= self._upsert_automation(automation, vals)
         (existing - keep).unlink()
+
+    def _time_filter_domain(self):
+        """The time automation's filter: the rule's own, and only dates whose time may have come since the last
+        run (``notify_since``, see base.automation._get_eval_context): the cron then loads those records only."""
+        self.ensure_one()
+        own = (self.filter_domain or "").strip() or "[]"
+        if self.date_field_id.name == "date_automation_last":  # base_automation falls back to create_date
+            return own
+        return f"[({self.date_field_id.name!r}, '>=', notify_since)] + {own}"
 
     @api.model
     def _shared_automation_vals(self, model, rules):
@@ -302,7 +324,7 @@ class NotifyRule(models.Model):
     def _upsert_automation(self, automation, vals):
         if not automation:
             automation = self.env["base.automation"].sudo().create(
-                dict(vals, notify_shared=True, filter_domain=False, filter_pre_domain=False)
+                dict({"filter_domain": False}, **vals, notify_shared=True, filter_pre_domain=False)
             )
             self.env["ir.actions.server"].sudo().create(
                 {
@@ -323,12 +345,14 @@ class NotifyRule(models.Model):
             "trg_date_id": automation.trg_date_id.id,
             "trg_date_range": automation.trg_date_range,
             "trg_date_range_type": automation.trg_date_range_type,
+            "filter_domain": automation.filter_domain,
         }
-        wanted = dict(vals, trigger_field_ids=[(6, 0, sorted(vals["trigger_field_ids"][0][2]))]
-                      if vals["trigger_field_ids"] else [(6, 0, [])])
+        wanted = dict({"filter_domain": False}, **vals)
+        wanted["trigger_field_ids"] = [(6, 0, sorted(vals["trigger_field_ids"][0][2]) if vals["trigger_field_ids"]
+                                        else [])]
         changed = {k: v for k, v in wanted.items() if current.get(k) != v}
         if changed or not automation.active:
-            automation.write(dict(changed, active=True, filter_domain=False, filter_pre_domain=False))
+            automation.write(dict(changed, active=True, filter_pre_domain=False))
         return automation
 
     # ---- matching (runs inside the business transaction: keep it cheap) ------------------------------
@@ -355,8 +379,12 @@ class NotifyRule(models.Model):
                 self.state_value_id.value, source, static, self.company_id.id, outbox)
 
     @api.model
-    def _notify_match(self, matcher, records, old_values):
-        """Return the records on which one rule fires, evaluated in memory on the whole batch."""
+    def _notify_match(self, matcher, records, old_values, batch=None):
+        """Return the records on which one rule fires, evaluated in memory on the whole batch.
+
+        ``batch``: a dict shared by the rules evaluated on the same records, for what they all need once
+        (the records' companies, the superuser environment)."""
+        batch = {} if batch is None else batch
         _rule_id, trigger, watched, state_name, state_value, source, domain, company_id, _outbox = matcher
         if trigger == "on_create":
             matched = records if old_values is None else records.browse()
@@ -377,22 +405,31 @@ class NotifyRule(models.Model):
             )
         else:  # on_time: base_automation already selected the records
             matched = records
-        if matched and "company_id" in matched._fields and matched._fields["company_id"].comodel_name == "res.company":
+        if matched:
             # a rule acts on its company's records; records shared by all companies (no company) are everyone's
-            matched = matched.filtered(lambda r: r.company_id.id in (company_id, False))
+            if "companies" not in batch:
+                field = records._fields.get("company_id")
+                batch["companies"] = ({record.id: record.company_id.id for record in records}
+                                      if field and field.comodel_name == "res.company" else None)
+            companies = batch["companies"]
+            if companies is not None:
+                matched = matched.browse([i for i in matched._ids if companies[i] in (company_id, False)])
         if matched and source not in ("", "[]"):
             if domain is None:  # the filter uses uid: evaluate it for this user
                 domain = safe_eval.safe_eval(source, {"uid": self.env.uid})
             # as base_automation: the filter is the rule author's, not limited by the saving user's rights
-            matched = matched.sudo().filtered_domain(domain).with_env(matched.env)
+            if "su_env" not in batch:
+                batch["su_env"] = records.sudo().env
+            matched = matched.with_env(batch["su_env"]).filtered_domain(domain).with_env(matched.env)
         return matched
 
     @api.model
     def _notify_on_event(self, matchers, records, old_values):
         """Record the (rule, record) pairs to enqueue; the outbox rows are created once, at pre-commit."""
         pending = None
+        batch = {}
         for matcher in matchers:
-            matched = self._notify_match(matcher, records, old_values)
+            matched = self._notify_match(matcher, records, old_values, batch)
             if not matched:
                 continue
             if pending is None:

@@ -228,6 +228,14 @@ class TestWapSend(WapCase):
         with self.assertRaises(base.RetryableError):
             client.send(self.otp())
 
+    def test_invalid_base_url_refused_before_any_request(self):
+        for url in ('http://', 'ftp://p.wap.cm', 'p.wap.cm/automation', 'http://host:port'):
+            with self.subTest(url=url), self.assertRaises(base.PermanentError) as caught:
+                wap.WapClient(url, {'api_key': 'k', 'api_secret': DEMO_SECRET_B64})
+            self.assertEqual(caught.exception.code, 'bad_url')
+        self.assertTrue(base.is_http_url('https://p.wap.cm'))
+        self.assertTrue(base.is_http_url('http://127.0.0.1:8079/wap'))
+
 
 class TestWapStatus(WapCase):
     def test_progression(self):

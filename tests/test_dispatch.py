@@ -6,7 +6,7 @@ import psycopg2
 from freezegun import freeze_time
 
 from odoo import fields
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tools import mute_logger
 
 from .common import PARTNER_TEMPLATE, NotifyCase
@@ -140,6 +140,29 @@ class TestDispatch(NotifyCase):
         with freeze_time(fields.Datetime.now() + timedelta(seconds=125)):
             self.dispatch()
         self.assertEqual((message.state, other.state), ("sent", "sent"))
+        self.assertEqual(message.attempts, 1, "waiting as told is not an attempt")
+
+    def test_throttling_never_uses_up_the_attempts(self):
+        self.account.max_attempts = 2
+        message = self.messages_of(self.make_partner())
+        for _round in range(4):
+            self.wap_sim.fail_next("429")  # no Retry-After: the account waits a minute
+            self.make_due(message)
+            self.dispatch()
+            self.assertEqual((message.state, message.attempts), ("queued", 0))
+        self.make_due(message)
+        self.dispatch()
+        self.assertEqual(message.state, "sent")
+
+    def test_invalid_base_url_keeps_messages_queued(self):
+        message = self.messages_of(self.make_partner())
+        self.env.cr.execute("UPDATE notify_provider_account SET base_url = 'http://' WHERE id = %s", [self.account.id])
+        self.account.invalidate_recordset(["base_url"])
+        self.dispatch()
+        self.assertEqual(message.state, "queued")
+        self.assertIn("is not a valid web address", message.last_error)
+        with self.assertRaisesRegex(ValidationError, "must be a web address"):
+            self.account.base_url = "http://:8079/wap"
 
     def test_permanent_error_carries_provider_message(self):
         self.wap_sim.add_automation(PARTNER_TEMPLATE, variables=["customer_name", "city"])

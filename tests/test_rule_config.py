@@ -1,7 +1,11 @@
 """Rule configuration: refused at save with a clear message, preview, and the shared automations."""
 
+from datetime import timedelta
+
+from odoo import fields
 from odoo.exceptions import ValidationError
 from odoo.tests import Form
+from odoo.tools.safe_eval import safe_eval
 
 from .common import NotifyCase
 
@@ -87,6 +91,36 @@ class TestRuleConfig(NotifyCase):
         self.env.cr.flush()
         messages = self.env["notify.message"].search([("rule_id", "=", rule.id)])
         self.assertEqual((messages.res_id, messages.template_ref), (partner.id, "tpl-time"))
+
+    def test_time_rule_loads_only_records_whose_time_may_have_come(self):
+        """base_automation's cron loads every record its filter matches: ours bounds the date from below."""
+        rule = self.env["notify.rule"].create(
+            self.rule_vals(trigger="on_time", date_field_id=self.env.ref("base.field_res_partner__write_date").id,
+                           time_offset=1, time_unit="day", template_ref="tpl-day-after",
+                           filter_domain="[('ref', '=', 'day-after')]")
+        )
+        automation = rule.automation_id
+        now = fields.Datetime.now()
+        long_ago = self.make_partner(name="Long ago", ref="day-after")
+        due = self.make_partner(name="Due", ref="day-after")
+        fresh = self.make_partner(name="Fresh", ref="day-after")
+        self.make_partner(name="Not me", ref="other")
+        for partner, changed in ((long_ago, now - timedelta(days=400)), (due, now - timedelta(days=1, minutes=30))):
+            self.env.cr.execute("UPDATE res_partner SET write_date = %s WHERE id = %s", [changed, partner.id])
+        self.env["res.partner"].invalidate_model(["write_date"])
+        automation.last_run = now - timedelta(hours=1)
+
+        def loaded():
+            domain = safe_eval(automation.filter_domain, automation._get_eval_context())
+            return self.env["res.partner"].search(domain)
+
+        self.assertEqual(loaded(), due | fresh, "neither the long-ago change nor the filtered-out partner")
+        self.env["base.automation"]._check()
+        self.env.cr.flush()
+        messages = self.env["notify.message"].search([("rule_id", "=", rule.id)])
+        self.assertEqual(messages.res_id, due.id, "a day after its last change, which came since the last run")
+        rule.filter_domain = "[('ref', '=', 'day-after'), ('name', '=', 'Due')]"
+        self.assertIn("'Due'", rule.automation_id.filter_domain, "the automation follows the rule's filter")
 
     def test_preview_shows_what_would_be_sent(self):
         partner = self.make_partner(mobile="690 00 00 03")
@@ -243,3 +277,7 @@ class TestRuleConfig(NotifyCase):
         other = self.create_wap_account(self.env, name="Second")
         self.rule.provider_account_id = other
         self.assertEqual(self.messages_of(self.make_partner(name="After")).provider_account_id, other)
+
+    def test_channel_must_be_one_the_provider_carries(self):
+        with self.assertRaisesRegex(ValidationError, "WAP \\(WhatsApp, Cameroon\\) does not carry SMS messages"):
+            self.env["notify.rule"].create(self.rule_vals(channel="sms"))

@@ -58,6 +58,9 @@ ERROR_TEXTS = {
     'not_provider_url': lambda env, p: env._(
         "%(url)s does not answer like %(provider)s (HTTP 404 from something else): check the base URL.",
         url=p['url'], provider=p['provider']),
+    'bad_url': lambda env, p: env._(
+        "The base URL of the %(provider)s account, %(url)s, is not a valid web address.",
+        provider=p['provider'], url=p['url']),
     'unknown_provider': lambda env, p: env._(
         "No client is available for the provider '%(provider)s'.", provider=p['provider']),
     # -- the message itself --
