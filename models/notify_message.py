@@ -34,7 +34,8 @@ BACKOFF_MAX_SECONDS = 3600
 THROTTLE_DEFAULT_SECONDS = 60  # a 429 without Retry-After
 POLL_MAX_AGE_DAYS = 7
 POLL_FIRST_DELAY_SECONDS = 60
-# a delivered message can still be read: ask again, but less often than for one not yet delivered
+# how long before asking again about the same message (a delivered one can still be read, but that can wait)
+POLL_SENT_INTERVAL = timedelta(minutes=5)
 POLL_DELIVERED_INTERVAL = timedelta(hours=1)
 RATE_WINDOW = timedelta(seconds=60)
 RENDER_BATCH = 200
@@ -542,14 +543,17 @@ class NotifyMessage(models.Model):
             """
             SELECT id FROM notify_message
              WHERE provider_account_id = %(account)s AND provider_ref IS NOT NULL AND sent_at > %(since)s
-               AND (state = 'sent' OR (state = 'delivered'
-                                       AND (last_polled_at IS NULL OR last_polled_at < %(delivered_before)s)))
+               AND (last_polled_at IS NULL
+                    OR (state = 'sent' AND last_polled_at < %(sent_before)s)
+                    OR (state = 'delivered' AND last_polled_at < %(delivered_before)s))
+               AND state IN ('sent', 'delivered')
           ORDER BY last_polled_at NULLS FIRST, id
              LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED
             """,
             {"account": account.id, "since": now - timedelta(days=POLL_MAX_AGE_DAYS),
-             "delivered_before": now - POLL_DELIVERED_INTERVAL, "limit": max(budget, 0) + 1},
+             "sent_before": now - POLL_SENT_INTERVAL, "delivered_before": now - POLL_DELIVERED_INTERVAL,
+             "limit": max(budget, 0) + 1},
         )
         ids = [row[0] for row in cr.fetchall()]
         more = len(ids) > max(budget, 0)

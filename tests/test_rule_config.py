@@ -281,3 +281,14 @@ class TestRuleConfig(NotifyCase):
     def test_channel_must_be_one_the_provider_carries(self):
         with self.assertRaisesRegex(ValidationError, "WAP \\(WhatsApp, Cameroon\\) does not carry SMS messages"):
             self.env["notify.rule"].create(self.rule_vals(channel="sms"))
+
+    def test_rule_counters_and_last_run(self):
+        self.assertEqual((self.rule.notify_message_count, self.rule.last_run), (0, False))
+        self.make_partner(name="A", mobile="690000061")
+        self.make_partner(name="B", mobile="690000062")
+        self.make_partner(name="No phone", mobile=False)
+        self.env["notify.message"]._cron_dispatch()
+        self.rule.invalidate_recordset()
+        self.assertEqual((self.rule.notify_message_count, self.rule.sent_count, self.rule.failed_count), (3, 2, 1))
+        self.assertTrue(self.rule.last_run)
+        self.assertEqual(self.rule.action_view_messages()["domain"], [("rule_id", "=", self.rule.id)])
