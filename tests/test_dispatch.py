@@ -13,6 +13,16 @@ from .common import PARTNER_TEMPLATE, NotifyCase
 
 
 class TestDispatch(NotifyCase):
+    def queue_messages(self, count, mobile_prefix):
+        """One message each for `count` new partners, with mobiles <prefix><index>."""
+        messages = self.env["notify.message"]
+        for index in range(count):
+            messages |= self.messages_of(self.make_partner(name=f"P{index}", mobile=f"{mobile_prefix}{index}"))
+        return messages
+
+    def status_checks(self):
+        return len([r for r in self.wap_sim.requests if r["method"] == "GET"])
+
     def test_partner_created_message_sent_and_logged(self):
         partner = self.make_partner()
         message = self.messages_of(partner)
@@ -204,9 +214,7 @@ class TestDispatch(NotifyCase):
 
     def test_account_rate_limit_respected(self):
         self.account.rate_limit_per_minute = 3
-        messages = self.env["notify.message"]
-        for index in range(5):
-            messages |= self.messages_of(self.make_partner(name=f"P{index}", mobile=f"69000001{index}"))
+        messages = self.queue_messages(5, "69000001")
         self.dispatch()
         self.assertEqual(len(self.wap_sim.requests), 3)
         self.assertEqual(sorted(messages.mapped("state")), ["queued", "queued", "sent", "sent", "sent"])
@@ -237,14 +245,11 @@ class TestDispatch(NotifyCase):
     def test_polling_shares_the_rate_limit_with_sending(self):
         """Status checks count in the provider's per-minute limit, and leave room for messages waiting."""
         self.account.rate_limit_per_minute = 4
-        sent = self.env["notify.message"]
-        for index in range(3):
-            sent |= self.messages_of(self.make_partner(name=f"P{index}", mobile=f"69000003{index}"))
+        sent = self.queue_messages(3, "69000003")
         self.dispatch()
         self.assertEqual(set(sent.mapped("state")), {"sent"})
         self.env["notify.message"]._cron_poll_status()
-        gets = [r for r in self.wap_sim.requests if r["method"] == "GET"]
-        self.assertEqual(len(gets), 1, "3 sends + 1 status check = the 4 requests of this minute")
+        self.assertEqual(self.status_checks(), 1, "3 sends + 1 status check = the 4 requests of this minute")
         waiting = self.messages_of(self.make_partner(name="Waiting", mobile="690000039"))
         self.dispatch()
         self.assertEqual(waiting.state, "queued", "the status check used the last request of the minute")
@@ -252,21 +257,20 @@ class TestDispatch(NotifyCase):
         with freeze_time(later):
             self.env["notify.message"]._cron_poll_status()  # 4 free, 1 kept for the waiting message: 3 allowed,
             # but only the 2 messages not asked about yet are due (the first one was asked a minute ago)
-            self.assertEqual(len([r for r in self.wap_sim.requests if r["method"] == "GET"]), 3)
+            self.assertEqual(self.status_checks(), 3)
             self.dispatch()
         self.assertEqual(waiting.state, "sent")
 
     def test_polling_stops_when_the_provider_says_slow_down(self):
-        sent = self.env["notify.message"]
-        for index in range(3):
-            sent |= self.messages_of(self.make_partner(name=f"P{index}", mobile=f"69000004{index}"))
+        sent = self.queue_messages(3, "69000004")
         self.dispatch()
         self.wap_sim.fail_next("429", retry_after=30)
         self.env["notify.message"]._cron_poll_status()
-        self.assertEqual(len([r for r in self.wap_sim.requests if r["method"] == "GET"]), 1)
+        self.assertEqual(self.status_checks(), 1)
         self.assertTrue(self.account.throttled_until)
         self.env["notify.message"]._cron_poll_status()
-        self.assertEqual(len([r for r in self.wap_sim.requests if r["method"] == "GET"]), 1, "paused")
+        self.assertEqual(self.status_checks(), 1, "paused")
+        self.assertEqual(set(sent.mapped("state")), {"sent"}, "a refused status check changes nothing")
 
     def test_archived_account_keeps_its_messages_and_says_why(self):
         self.account.active = False
