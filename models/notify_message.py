@@ -14,6 +14,7 @@ from odoo.tools.sql import create_index
 from ..clients.base import OutboundMessage, OutcomeUnknownError, PermanentError, ProviderError, RetryableError
 from ..clients.phone import format_international
 from ..clients.registry import get_client_class
+from ..tools.field_path import value_to_text
 from ..tools.provider_errors import provider_error_text, status_error_text
 
 _logger = logging.getLogger(__name__)
@@ -31,7 +32,6 @@ STATES = [
 STATE_RANK = {"sent": 1, "delivered": 2, "read": 3}
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 3600
-THROTTLE_DEFAULT_SECONDS = 60  # a 429 without Retry-After
 POLL_MAX_AGE_DAYS = 7
 POLL_FIRST_DELAY_SECONDS = 60
 # how long before asking again about the same message (a delivered one can still be read, but that can wait)
@@ -287,10 +287,8 @@ class NotifyMessage(models.Model):
         """
         cr = self.env.cr
         now = fields.Datetime.now()
-        self.env.flush_all()  # raw SQL below must see pending ORM writes
-        cr.execute("SELECT throttled_until FROM notify_provider_account WHERE id = %s FOR UPDATE", [account.id])
-        throttled_until = cr.fetchone()[0]
-        if throttled_until and throttled_until > now:
+        throttled_until = self._lock_account(account, now)
+        if throttled_until:
             return self.browse(), throttled_until
         used, oldest = self._requests_in_window(account, now)
         capacity = min(account.rate_limit_per_minute - used, account.concurrency)
@@ -319,6 +317,16 @@ class NotifyMessage(models.Model):
             [account.id],
         )
         return self.browse(), cr.fetchone()[0]
+
+    @api.model
+    def _lock_account(self, account, now):
+        """Lock the account row, which serialises the claims of sends and status checks across workers.
+        Returns until when the provider asked us to wait, if that is still ahead, else None."""
+        self.env.flush_all()  # the raw SQL of the claims must see pending ORM writes
+        self.env.cr.execute("SELECT throttled_until FROM notify_provider_account WHERE id = %s FOR UPDATE",
+                            [account.id])
+        throttled_until = self.env.cr.fetchone()[0]
+        return throttled_until if throttled_until and throttled_until > now else None
 
     @api.model
     def _requests_in_window(self, account, now):
@@ -400,8 +408,7 @@ class NotifyMessage(models.Model):
             vals = {"state": "queued", "sending_since": False,
                     "last_error": provider_error_text(env, result, retrying=True)}
             if throttled:
-                delay = result.retry_after if result.retry_after is not None else THROTTLE_DEFAULT_SECONDS
-                self.provider_account_id.sudo().throttled_until = now + timedelta(seconds=delay)
+                delay = self.provider_account_id.sudo()._notify_throttle(result.retry_after)
                 vals["attempts"] = max(self.attempts - 1, 0)
             elif result.retry_after is not None:
                 delay = result.retry_after
@@ -484,7 +491,7 @@ class NotifyMessage(models.Model):
                         "Sending was interrupted (the server stopped while waiting for the provider's answer) and "
                         "%(provider)s offers no way to check whether it was accepted. Check with the recipient or "
                         "in the provider's dashboard, then use Resend or Mark as sent.",
-                        provider=dict(account._fields["provider"]._description_selection(self.env))[account.provider],
+                        provider=value_to_text(account, "provider", account.provider),
                     )
                 )
 
@@ -509,8 +516,7 @@ class NotifyMessage(models.Model):
                 except ProviderError as error:
                     _logger.info("Status of %s not available: %s", message.provider_ref, error.message)
                     if error.http_status == 429:
-                        account.throttled_until = fields.Datetime.now() + timedelta(
-                            seconds=error.retry_after or THROTTLE_DEFAULT_SECONDS)
+                        account._notify_throttle(error.retry_after)
                         more = True
                         break
                     continue
@@ -528,10 +534,7 @@ class NotifyMessage(models.Model):
         stays free for due messages. Returns (messages, whether some were left for later)."""
         cr = self.env.cr
         now = fields.Datetime.now()
-        self.env.flush_all()
-        cr.execute("SELECT throttled_until FROM notify_provider_account WHERE id = %s FOR UPDATE", [account.id])
-        throttled_until = cr.fetchone()[0]
-        if throttled_until and throttled_until > now:
+        if self._lock_account(account, now):
             return self.browse(), True
         used, _oldest = self._requests_in_window(account, now)
         cr.execute(
@@ -605,7 +608,7 @@ class NotifyMessage(models.Model):
         heading = env._(
             "%(rule)s — %(channel)s to %(to)s: %(event)s",
             rule=self.rule_id.with_env(env).name or self.template_ref or "",
-            channel=dict(self._fields["channel"]._description_selection(env))[self.channel],
+            channel=value_to_text(self.with_env(env), "channel", self.channel),
             to=format_international(self.recipient_e164) or env._("no phone number"),
             event=events.get(event) or states.get(event, event),
         )

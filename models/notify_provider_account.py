@@ -1,5 +1,6 @@
 import logging
 import threading
+from datetime import timedelta
 
 from lxml import etree
 
@@ -13,6 +14,7 @@ from ..tools.provider_errors import connection_result_text, provider_error_text
 _logger = logging.getLogger(__name__)
 
 # One HTTP session per account and process, reused across cron runs (keep-alive, TLS reuse).
+THROTTLE_DEFAULT_SECONDS = 60  # a 429 without Retry-After
 _CLIENT_CACHE = {}
 _CLIENT_CACHE_LOCK = threading.Lock()
 
@@ -115,6 +117,13 @@ class NotifyProviderAccount(models.Model):
             raise ValidationError(self.env._(
                 "The rule %(rule)s of %(company)s uses this account: it cannot move to another company.",
                 rule=rule.name, company=rule.company_id.name))
+
+    def _notify_throttle(self, retry_after=None):
+        """The provider answered 429: nothing goes to it (sends, status checks) before Retry-After, or a minute.
+        Returns the wait in seconds."""
+        delay = retry_after if retry_after is not None else THROTTLE_DEFAULT_SECONDS
+        self.throttled_until = fields.Datetime.now() + timedelta(seconds=delay)
+        return delay
 
     def write(self, vals):
         res = super().write(vals)

@@ -10,7 +10,7 @@ from odoo.tools import SQL, safe_eval
 from ..clients.phone import InvalidPhoneError, split_e164, to_e164
 from ..clients.registry import get_client_class
 from ..tools.cron_wakeup import wake_cron_workers
-from ..tools.field_path import RenderError, check_field_path, resolve_path
+from ..tools.field_path import RenderError, check_field_path, resolve_path, value_to_text
 
 _logger = logging.getLogger(__name__)
 
@@ -196,8 +196,8 @@ class NotifyRule(models.Model):
             if account.provider and rule.channel not in get_client_class(account.provider).channels:
                 raise ValidationError(self.env._(
                     "Rule %(rule)s: %(provider)s does not carry %(channel)s messages.", rule=rule.name,
-                    provider=dict(account._fields["provider"]._description_selection(self.env))[account.provider],
-                    channel=dict(self._fields["channel"]._description_selection(self.env))[rule.channel]))
+                    provider=value_to_text(account, "provider", account.provider),
+                    channel=value_to_text(rule, "channel", rule.channel)))
             if rule.provider_account_id.company_id != rule.company_id:
                 raise ValidationError(self.env._(
                     "Rule %(rule)s: the provider account %(account)s belongs to %(account_company)s, not to "
