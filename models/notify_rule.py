@@ -198,11 +198,11 @@ class NotifyRule(models.Model):
                     "Rule %(rule)s: %(provider)s does not carry %(channel)s messages.", rule=rule.name,
                     provider=value_to_text(account, "provider", account.provider),
                     channel=value_to_text(rule, "channel", rule.channel)))
-            if rule.provider_account_id.company_id != rule.company_id:
+            if account.company_id != rule.company_id:
                 raise ValidationError(self.env._(
                     "Rule %(rule)s: the provider account %(account)s belongs to %(account_company)s, not to "
-                    "%(company)s.", rule=rule.name, account=rule.provider_account_id.name,
-                    account_company=rule.provider_account_id.company_id.name, company=rule.company_id.name))
+                    "%(company)s.", rule=rule.name, account=account.name,
+                    account_company=account.company_id.name, company=rule.company_id.name))
             rule.variable_ids._check_source()  # the model may have changed under them
             try:
                 domain = safe_eval.safe_eval(rule.filter_domain or "[]", {"uid": self.env.uid})
@@ -322,9 +322,10 @@ class NotifyRule(models.Model):
 
     @api.model
     def _upsert_automation(self, automation, vals):
+        vals = dict({"filter_domain": False}, **vals)  # shared automations filter nothing: the rules do
         if not automation:
             automation = self.env["base.automation"].sudo().create(
-                dict({"filter_domain": False}, **vals, notify_shared=True, filter_pre_domain=False)
+                dict(vals, notify_shared=True, filter_pre_domain=False)
             )
             self.env["ir.actions.server"].sudo().create(
                 {
@@ -347,7 +348,7 @@ class NotifyRule(models.Model):
             "trg_date_range_type": automation.trg_date_range_type,
             "filter_domain": automation.filter_domain,
         }
-        wanted = dict({"filter_domain": False}, **vals)
+        wanted = dict(vals)
         wanted["trigger_field_ids"] = [(6, 0, sorted(vals["trigger_field_ids"][0][2]) if vals["trigger_field_ids"]
                                         else [])]
         changed = {k: v for k, v in wanted.items() if current.get(k) != v}

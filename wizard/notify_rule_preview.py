@@ -46,8 +46,9 @@ class NotifyRulePreview(models.TransientModel):
             else:
                 # what the dispatcher would send (it renders as superuser), on a record this user may read
                 record.check_access("read")
-                rendered = preview.rule_id.sudo()._notify_render(record.sudo())
-                values["matches_filter"] = bool(record.sudo().filtered_domain(preview.rule_id._filter_domain_eval()))
+                record = record.sudo()
+                rendered = preview.rule_id.sudo()._notify_render(record)
+                values["matches_filter"] = bool(record.filtered_domain(preview.rule_id._filter_domain_eval()))
                 values.update(
                     recipient_raw=rendered["recipient_raw"],
                     recipient_e164=rendered["recipient_e164"],
