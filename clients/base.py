@@ -5,6 +5,7 @@ dispatcher only has to decide between "retry later", "give up and show the messa
 """
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -13,7 +14,9 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NewConnectionError  # DNS failures subclass it in urllib3 2
+from urllib3.util import Retry
 
 _logger = logging.getLogger(__name__)
 
@@ -41,15 +44,34 @@ class ProviderError(Exception):
 
 
 class RetryableError(ProviderError):
-    """The request was not processed (429, 5xx, connection refused, connect timeout): sending again is safe."""
+    """The request was not processed (429, 502/503, connection refused, connect timeout), or resending it is
+    harmless (a status read): sending again is safe."""
 
 
 class PermanentError(ProviderError):
     """The provider refused the request, or our configuration/input is wrong: retrying will not help."""
 
 
+class AccountError(PermanentError):
+    """The account's credentials or configuration are wrong (401/403, a base URL that does not lead to the provider,
+    missing credentials): nothing will go through this account until an administrator fixes it; the dispatcher
+    pauses the account instead of failing messages."""
+
+
 class OutcomeUnknownError(ProviderError):
-    """The request may have reached the provider but we cannot know whether it was processed."""
+    """The request may have reached the provider but we cannot know whether it was processed.
+
+    `retry_may_duplicate` is True when the ambiguity is at the transport level (no answer after the request left,
+    a 5xx that does not prove the request was dropped): an account that accepts a possible duplicate may resend.
+    It is False for a 2xx answer we cannot read: the provider most likely accepted the message, so resending would
+    almost certainly duplicate it.
+    """
+
+    retry_may_duplicate = False
+
+    def __init__(self, message, *, retry_may_duplicate=False, **kwargs):
+        super().__init__(message, **kwargs)
+        self.retry_may_duplicate = retry_may_duplicate
 
 
 class _KeepMissing(dict):
@@ -60,10 +82,12 @@ class _KeepMissing(dict):
 
 
 class ErrorSpec(NamedTuple):
-    """How a client reads one HTTP error status: the error code and its English message (see _request)."""
+    """How a client reads one HTTP error status: the error code, its English message (see _request), and whether it
+    is the account's fault rather than the message's (raised as AccountError)."""
 
     code: str
     message: str
+    account_level: bool = False
 
 
 @dataclass
@@ -141,21 +165,63 @@ def is_http_url(url):
     return parsed.scheme in ('http', 'https') and bool(parsed.hostname)
 
 
-def _sent_before_failure(exc):
-    """True when the connection failed before any byte of the request left (refused, DNS, connect timeout)."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
+def _caused_by(exc, types):
+    """True when `exc` or an exception it wraps is one of `types` (urllib3 and requests also wrap in reason/args)."""
     todo, seen = [exc], set()
     while todo:
         cause = todo.pop()
         if cause is None or id(cause) in seen:
             continue
         seen.add(id(cause))
-        if isinstance(cause, (NewConnectionError, ConnectionRefusedError)):
+        if isinstance(cause, types):
             return True
         todo += [getattr(cause, 'reason', None), cause.__cause__, cause.__context__]
         todo += [arg for arg in getattr(cause, 'args', ()) if isinstance(arg, BaseException)]
     return False
+
+
+def _sent_before_failure(exc):
+    """True when the connection failed before any byte of the request left (refused, DNS, connect timeout)."""
+    return isinstance(exc, requests.ConnectTimeout) or _caused_by(exc, (NewConnectionError, ConnectionRefusedError))
+
+
+def _dropped_before_answer(exc):
+    """True when the peer closed or reset the connection before the answer's headers (RemoteDisconnected is a
+    ConnectionResetError). requests raises ConnectionError only before the headers: a failure in the body is a
+    ChunkedEncodingError."""
+    return isinstance(exc, requests.ConnectionError) and _caused_by(exc, (ConnectionResetError, BrokenPipeError))
+
+
+# Per thread, since the dispatcher shares a client (and its pools) between threads: `reused` says whether the
+# connection the pool handed out last was already open (keep-alive); `fresh` makes the pool open a new one.
+_connection_state = threading.local()
+
+
+class _ReuseTrackingPool:
+    def _get_conn(self, timeout=None):
+        conn = super()._get_conn(timeout=timeout)
+        if getattr(_connection_state, 'fresh', False) and conn.sock is not None:
+            conn.close()
+            conn = self._new_conn()
+        _connection_state.reused = conn.sock is not None
+        return conn
+
+
+class _HTTPPool(_ReuseTrackingPool, HTTPConnectionPool):
+    pass
+
+
+class _HTTPSPool(_ReuseTrackingPool, HTTPSConnectionPool):
+    pass
+
+
+class _Adapter(HTTPAdapter):
+    """HTTPAdapter whose direct connections record their reuse (requests through a proxy do not: never resent)."""
+
+    def init_poolmanager(self, *args, **kwargs):
+        result = super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {'http': _HTTPPool, 'https': _HTTPSPool}
+        return result
 
 
 class BaseClient:
@@ -164,6 +230,11 @@ class BaseClient:
     code = None
     channels = ()  # what the provider carries: 'whatsapp', 'sms'
     can_lookup_by_idempotency_key = False
+    # The provider ignores a repeated idempotency key: resending a request it may have processed is safe.
+    deduplicates_by_idempotency_key = False
+    # 5xx statuses that prove the request was not processed: a gateway that could not reach the provider, a
+    # service refusing work. Any other 5xx may come after the provider queued the message.
+    unprocessed_statuses = frozenset({502, 503})
     default_base_urls = {}
     provider_label = 'The provider'
 
@@ -171,19 +242,21 @@ class BaseClient:
         self.environment = environment
         self.base_url = (base_url or self.default_base_urls.get(environment) or '').rstrip('/')
         if not self.base_url:
-            raise PermanentError(
+            raise AccountError(
                 f'{self.provider_label}: no base URL configured for environment "{environment}".',
                 code='no_base_url', params={'provider': self.provider_label, 'environment': environment},
             )
         if not is_http_url(self.base_url):
-            raise PermanentError(
+            raise AccountError(
                 f'{self.provider_label}: the base URL "{self.base_url}" is not a valid http(s) address.',
                 code='bad_url', params={'provider': self.provider_label, 'url': self.base_url},
             )
         self.credentials = dict(credentials or {})
         self.timeout = timeout
         self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+        # urllib3 retries a failed connect once (nothing was written yet), nothing else: _request classifies.
+        retry = Retry(total=None, connect=1, read=False, status=0, other=0, redirect=0, raise_on_status=False)
+        adapter = _Adapter(pool_connections=1, pool_maxsize=pool_size, max_retries=retry)
         self.session.mount('http://', adapter)
         self.session.mount('https://', adapter)
 
@@ -211,14 +284,17 @@ class BaseClient:
 
         `errors` maps an HTTP status (4xx) to an ErrorSpec; its message is formatted with the error's params:
         `provider`, `status`, `provider_message` (the provider's own words) and those of `error_params`.
-        Unlisted 4xx statuses are 'refused'.
+        Unlisted 4xx statuses are 'refused'. A 5xx is retryable when `idempotent`, when the client
+        `deduplicates_by_idempotency_key` or when its status is in `unprocessed_statuses`; otherwise its outcome is
+        unknown.
         """
         url = self.base_url + path
         all_params = {**self._default_params(), **(params or {})}
         all_headers = {'Accept': 'application/json', **self._auth_headers(method, path), **(headers or {})}
         label = self.provider_label
+        safe_to_resend = idempotent or self.deduplicates_by_idempotency_key
         try:
-            response = self.session.request(
+            response = self._send_http(
                 method, url, json=json, params=all_params or None, headers=all_headers, timeout=self.timeout
             )
         except requests.RequestException as exc:
@@ -227,12 +303,12 @@ class BaseClient:
             if _sent_before_failure(exc):
                 raise RetryableError(f'{label} could not be reached ({type(exc).__name__}); will retry.',
                                      code='unreachable', params=failure) from exc
-            if idempotent:
+            if safe_to_resend:
                 raise RetryableError(f'{label} did not answer in time ({type(exc).__name__}); will retry.',
                                      code='timeout', params=failure) from exc
             raise OutcomeUnknownError(
                 f'{label} did not answer ({type(exc).__name__}): the message may or may not have been accepted.',
-                code='no_answer', params=failure,
+                code='no_answer', params=failure, retry_may_duplicate=True,
             ) from exc
         status = response.status_code
         _logger.debug('%s %s %s -> %s', self.code, method, path, status)
@@ -250,19 +326,45 @@ class BaseClient:
                 body=body,
             )
         if status >= 500:
-            message = f'{label} had a server error (HTTP {status}); will retry.'
-            raise RetryableError(message, code='server_error', params={'provider': label, 'status': status},
-                                 http_status=status, body=body)
+            server_error = {'provider': label, 'status': status}
+            if safe_to_resend or status in self.unprocessed_statuses:
+                raise RetryableError(f'{label} had a server error (HTTP {status}); will retry.', code='server_error',
+                                     params=server_error, http_status=status, body=body)
+            raise OutcomeUnknownError(
+                f'{label} had a server error (HTTP {status}) after receiving the message: it may or may not have '
+                'been accepted.',
+                code='server_error_unknown', params=server_error, http_status=status, body=body,
+                retry_may_duplicate=True,
+            )
         error_params = {
             **(error_params or {}),
             'provider': label,
             'status': status,
             'provider_message': self._provider_message(response),
         }
-        code, template = (errors or {}).get(status) or ErrorSpec(
+        spec = (errors or {}).get(status) or ErrorSpec(
             code='refused', message='{provider} refused the request (HTTP {status}): {provider_message}')
-        raise PermanentError(template.format_map(_KeepMissing(error_params)), code=code, params=error_params,
-                             http_status=status, body=body)
+        error_class = AccountError if spec.account_level else PermanentError
+        raise error_class(spec.message.format_map(_KeepMissing(error_params)), code=spec.code, params=error_params,
+                          http_status=status, body=body)
+
+    def _send_http(self, method, url, **kwargs):
+        """session.request, sent again once on a new connection when a reused keep-alive connection is closed or
+        reset before any answer: the server almost always dropped it as idle meanwhile, without reading the request.
+        Browsers resend in that case, POST included; any other failure is left to _request."""
+        _connection_state.reused = False
+        try:
+            return self.session.request(method, url, **kwargs)
+        except requests.ConnectionError as exc:
+            if not (_connection_state.reused and _dropped_before_answer(exc)):
+                raise
+            _logger.debug('%s %s %s: reused connection dropped (%s), sending again', self.code, method, url,
+                          type(exc).__name__)
+        _connection_state.fresh = True
+        try:
+            return self.session.request(method, url, **kwargs)
+        finally:
+            _connection_state.fresh = False
 
     @staticmethod
     def _provider_message(response):

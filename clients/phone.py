@@ -20,11 +20,14 @@ class InvalidPhoneError(ValueError):
         self.code, self.raw, self.country = code, raw, country
 
 
+def country_name(region, lang='en'):
+    """The country's name for an ISO-2 region, through phonenumbers' public API ('' when unknown)."""
+    example = phonenumbers.example_number(region) if region else None
+    return geocoder.country_name_for_number(example, lang) if example else ''
+
+
 def _country_label(region):
-    try:
-        name = geocoder._region_display_name(region, 'en')
-    except Exception:  # noqa: BLE001 - private helper of phonenumbers, the label is cosmetic
-        name = ''
+    name = country_name(region)
     return f'{name} ({region})' if name else region
 
 

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from urllib.parse import quote
 
 from .base import (
+    AccountError,
     BaseClient,
     ConnectionResult,
     ErrorSpec,
@@ -51,7 +52,8 @@ DEFAULT_STATE = 'sent'
 
 LABEL = 'WAP'
 # HTTP status -> ErrorSpec(code, English message); BaseClient._request lists the placeholders.
-CREDENTIALS_ERROR = ErrorSpec(code='credentials', message='WAP refused the credentials: check the API key and secret.')
+CREDENTIALS_ERROR = ErrorSpec(code='credentials', message='WAP refused the credentials: check the API key and secret.',
+                              account_level=True)
 REFUSED_ERROR = ErrorSpec(code='refused', message='WAP refused the request: {provider_message}')
 SEND_ERRORS = {
     400: REFUSED_ERROR,
@@ -107,15 +109,15 @@ class WapClient(BaseClient):
         self.api_key = (self.credentials.get('api_key') or '').strip()
         self.api_secret = (self.credentials.get('api_secret') or '').strip()
         if not self.api_key or not self.api_secret:
-            raise PermanentError('WAP: the API key and the API secret are both required.',
-                                 code='missing_credentials', params={'provider': LABEL})
+            raise AccountError('WAP: the API key and the API secret are both required.',
+                               code='missing_credentials', params={'provider': LABEL})
 
     def _auth_headers(self, method, path):
         timestamp = int(time.time())
         try:
             signature = wap_signature(self.api_key, self.api_secret, timestamp)
         except ValueError as exc:
-            raise PermanentError(f'WAP: {exc}', code='bad_secret', params={'provider': LABEL}) from None
+            raise AccountError(f'WAP: {exc}', code='bad_secret', params={'provider': LABEL}) from None
         return {
             'Content-Type': 'application/json',
             'X-API-Key': self.api_key,
@@ -125,6 +127,20 @@ class WapClient(BaseClient):
 
     def _default_params(self):
         return dict(TEST_MODE_PARAMS) if self.environment == 'test' else {}
+
+    def _request(self, method, path, **kwargs):
+        """BaseClient._request, where a 404 outside WAP's JSON envelope (a web server's page, a mistyped path) means
+        that the base URL does not lead to WAP: the account's fault, not the message's."""
+        try:
+            return super()._request(method, path, **kwargs)
+        except PermanentError as exc:
+            if exc.http_status != 404 or _is_wap_envelope(exc.body):
+                raise
+            raise AccountError(
+                f'{self.base_url} answered 404 with something that is not a WAP answer: check the base URL.',
+                code='not_provider_url', params={'provider': LABEL, 'url': self.base_url}, http_status=404,
+                body=exc.body,
+            ) from exc
 
     def _payload(self, msg):
         try:
@@ -213,16 +229,9 @@ class WapClient(BaseClient):
             self._request('GET', CONNECTION_TEST_PATH, idempotent=True, errors=STATUS_ERRORS,
                           error_params={'reference': 'test'})
         except PermanentError as exc:
-            # 404 in WAP's own envelope: the signed request was accepted, the fake reference was not. Any other
-            # 404 (a web server's page, a mistyped path) means the base URL does not lead to WAP.
-            if exc.http_status != 404:
+            # 404 in WAP's own envelope: the signed request was accepted, the fake reference was not.
+            if exc.code != 'message_not_found':
                 raise
-            if not _is_wap_envelope(exc.body):
-                raise PermanentError(
-                    f'{self.base_url} answered 404 with something that is not a WAP answer: check the base URL.',
-                    code='not_provider_url', params={'provider': LABEL, 'url': self.base_url}, http_status=404,
-                    body=exc.body,
-                ) from exc
         return ConnectionResult(CONNECTION_OK, code='connection_ok', params={'provider': LABEL, 'url': self.base_url})
 
 

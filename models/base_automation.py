@@ -1,11 +1,21 @@
 import datetime
+import sys
 
-from odoo import api, fields, models, tools
+from odoo import fields, models
 
 from odoo.addons.base_automation.models.base_automation import DATE_RANGE_FUNCTION, WRITE_TRIGGERS
 
+# Code objects of base_automation's ``_compute_field_value`` patch, read off the patched models after
+# base_automation's own _register_hook (see _get_actions).
+_COMPUTE_PATCH_CODES = set()
+
 
 class BaseAutomation(models.Model):
+    """Notify rules ride on base_automation as a user's automation would: one shared automation per model,
+    whose server action (state ``notify_rule``) hands the records to the rules engine. Core's triggers,
+    bookkeeping (watched fields, last run, post-mortem) and any server action a user adds to it all apply;
+    the extensions below call super and change nothing for other automations."""
+
     _inherit = "base.automation"
 
     notify_shared = fields.Boolean(
@@ -15,34 +25,36 @@ class BaseAutomation(models.Model):
         "notify.rule", string="Notification rule", readonly=True, copy=False, ondelete="cascade"
     )
 
-    @api.model_create_multi
-    def create(self, vals_list):
-        self.env.registry.clear_cache()  # _notify_action_ids
-        return super().create(vals_list)
-
-    def write(self, vals):
-        self.env.registry.clear_cache()
-        return super().write(vals)
-
-    def unlink(self):
-        self.env.registry.clear_cache()
-        return super().unlink()
-
     def _get_actions(self, records, triggers):
-        """Same result as Odoo's, from a cache instead of a search on every create/write of the model.
+        """Core's automations, less ours where they cannot fire: a recomputation.
 
-        base_automation asks this on every create and write of a model that has automations (a dozen times
-        per invoice posted); the cache is cleared whenever an automation is created, changed or deleted.
-        """
-        if "__action_done" not in self._context:
-            self = self.with_context(__action_done={})
-        return self.browse(self._notify_action_ids(records._name, tuple(triggers)))
+        base_automation runs its ``_compute_field_value`` patch around every recomputation of a stored computed
+        field of a model with write automations, reading old values first (a dozen times per invoice posted).
+        Our shared automation watches stored fields that are not computed (``account.move.state``), so a
+        recomputation can never fire it: when core's compute patch asks, it is left out. Other automations,
+        and ours when a write asks, are returned as core returns them."""
+        automations = super()._get_actions(records, triggers)
+        if automations and sys._getframe(1).f_code in _COMPUTE_PATCH_CODES:
+            blind = automations._notify_blind_to_recomputation(records)
+            if blind:
+                automations -= blind
+        return automations
 
-    @api.model
-    @tools.ormcache("model_name", "triggers")
-    def _notify_action_ids(self, model_name, triggers):
-        domain = [("model_name", "=", model_name), ("trigger", "in", list(triggers))]
-        return tuple(self.with_context(active_test=True).sudo().search(domain).ids)
+    def _notify_blind_to_recomputation(self, records):
+        """Our shared automations that only watch stored, non-computed fields of `records`' model."""
+        model_fields = records._fields
+        return self.sudo().filtered(
+            lambda a: a.notify_shared and a.trigger_field_ids and not any(
+                model_fields[f.name].compute for f in a.trigger_field_ids if f.name in model_fields)
+        ).with_env(self.env)
+
+    def _register_hook(self):
+        super()._register_hook()
+        for automation in self.with_context(active_test=True).search([("trigger", "in", WRITE_TRIGGERS)]):
+            model_class = self.env.registry.get(automation.model_name)
+            patched = model_class and model_class.__dict__.get("_compute_field_value")
+            if patched is not None and hasattr(patched, "origin"):
+                _COMPUTE_PATCH_CODES.add(patched.__code__)
 
     def _get_eval_context(self, payload=None):
         """``notify_since`` for the filter of a time rule's automation: base_automation's cron loads every record
@@ -55,37 +67,6 @@ class BaseAutomation(models.Model):
             context["notify_since"] = (fields.Date.to_string(since.date()) if self.trg_date_id.ttype == "date"
                                        else fields.Datetime.to_string(since))
         return context
-
-    def _register_hook(self):
-        """Drop base_automation's ``_compute_field_value`` patch where only our automations watch a model and
-        they watch stored, non-computed fields (e.g. ``account.move.state``): recomputations cannot fire them,
-        and that patch reads old values around every recomputation of the model (a dozen per invoice posted).
-        """
-        super()._register_hook()
-        write_automations = self.with_context(active_test=True).search([("trigger", "in", WRITE_TRIGGERS)])
-        for model_name, automations in write_automations.grouped("model_name").items():
-            model_class = self.env.registry.get(model_name)
-            if model_class is None or "_compute_field_value" not in model_class.__dict__:
-                continue
-            watched = automations.trigger_field_ids
-            if all(automations.mapped("notify_shared")) and watched and not any(
-                model_class._fields[field.name].compute for field in watched if field.name in model_class._fields
-            ):
-                delattr(model_class, "_compute_field_value")
-
-    def _process(self, records, domain_post=None):
-        """Run our server action once on the whole batch.
-
-        Odoo's ``_process`` runs each action once per record, each time in a new environment, and marks
-        the records done in a context that grows with every record of the transaction. Our action only
-        records (rule, record) pairs for a pre-commit ``create`` in another model, so it cannot recurse
-        into this automation and needs neither the per-record loop nor the ``__action_done`` bookkeeping.
-        """
-        if not self.notify_shared:
-            return super()._process(records, domain_post=domain_post)
-        # Our server action's runner, inline: no action row, evaluation context or watched-field reads on
-        # every save; the cached matchers check the watched fields and the status change themselves.
-        self._notify_fire(records, self.env.context.get("old_values"))
 
     def _notify_fire(self, records, old_values):
         """Hand a batch to the notify rules behind this automation (shared per model, or one time rule)."""

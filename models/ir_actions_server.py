@@ -9,9 +9,12 @@ class IrActionsServer(models.Model):
     )
 
     def _run_action_notify_rule_multi(self, eval_context=None):
-        """Server-action entry point (e.g. run by hand): the records are the context's active_ids.
-        base.automation._process calls the same ``_notify_fire`` directly on every save."""
+        """Run by base_automation's ``_process`` (once per record whose watched fields changed, as for any
+        server action) or by hand: the records go to the notify rules behind the action's automation.
+        base_automation puts the records' values before the write in the context (``old_values``)."""
         if self.base_automation_id:
-            records = self.env[self.model_id.model].browse(self.env.context.get("active_ids", []))
+            records = (eval_context or {}).get("records")
+            if records is None:
+                records = self.env[self.model_id.model].browse(self.env.context.get("active_ids", []))
             self.base_automation_id._notify_fire(records, self.env.context.get("old_values"))
         return False

@@ -3,9 +3,10 @@ import threading
 from datetime import timedelta
 
 from lxml import etree
+from markupsafe import Markup
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..clients.base import ProviderError, is_http_url
 from ..clients.registry import get_client_class
@@ -13,8 +14,10 @@ from ..tools.provider_errors import connection_result_text, provider_error_text
 
 _logger = logging.getLogger(__name__)
 
-# One HTTP session per account and process, reused across cron runs (keep-alive, TLS reuse).
 THROTTLE_DEFAULT_SECONDS = 60  # a 429 without Retry-After
+# Where the signed requests go: only Settings administrators change them (the credentials travel with them).
+DESTINATION_FIELDS = ("provider", "environment", "base_url")
+# One HTTP session per account and process, reused across cron runs (keep-alive, TLS reuse).
 _CLIENT_CACHE = {}
 _CLIENT_CACHE_LOCK = threading.Lock()
 
@@ -74,7 +77,29 @@ class NotifyProviderAccount(models.Model):
     max_attempts = fields.Integer(
         string="Maximum attempts", default=5, tracking=True, help="Attempts before a temporary failure becomes final."
     )
+    ambiguous_send_policy = fields.Selection(
+        [
+            ("hold", "Hold as Outcome unknown"),
+            ("retry", "Retry (the recipient may receive it twice)"),
+        ],
+        string="When the answer is lost",
+        required=True,
+        default="hold",
+        tracking=True,
+        help="A request that reached the provider without a readable answer (a time-out after sending, a server "
+        "error such as HTTP 500 or 504) may or may not have been accepted. Hold: the message waits as Outcome "
+        "unknown for a person to check. Retry: it is sent again, and may arrive twice. Providers that can be "
+        "asked, or that ignore a repeated idempotency key, are asked or retried whatever this says.",
+    )
     throttled_until = fields.Datetime(readonly=True, copy=False, help="Set when the provider asked us to slow down.")
+    paused = fields.Boolean(
+        readonly=True, copy=False, tracking=True,
+        help="The provider refused the credentials, or the base URL does not lead to it: nothing is sent through "
+        "this account until it is fixed. Its messages wait in the queue.",
+    )
+    pause_reason = fields.Text(readonly=True, copy=False)
+    paused_since = fields.Datetime(readonly=True, copy=False)
+    can_edit_destination = fields.Boolean(compute="_compute_can_edit_destination")
     notify_message_ids = fields.One2many("notify.message", "provider_account_id", string="Outgoing messages")
     notify_message_count = fields.Integer(string="Outgoing messages count", compute="_compute_notify_message_count")
 
@@ -91,6 +116,11 @@ class NotifyProviderAccount(models.Model):
         for account in self:
             if account.provider or not account.rate_limit_per_minute:
                 account.rate_limit_per_minute = account._notify_default_rate_limit()
+
+    @api.depends_context("uid")
+    def _compute_can_edit_destination(self):
+        for account in self:
+            account.can_edit_destination = self.env.is_system()
 
     def _compute_notify_message_count(self):
         groups = self.env["notify.message"]._read_group(
@@ -126,10 +156,79 @@ class NotifyProviderAccount(models.Model):
         return delay
 
     def write(self, vals):
+        self._check_destination_rights(vals)
+        unpause = self.filtered("paused") if self._resumes_paused(vals) else self.browse()
         res = super().write(vals)
         if {"company_id", "provider", "active"} & set(vals):
             self.env.registry.clear_cache()  # notify.rule._notify_matchers caches the account's provider/company
+        if unpause:
+            unpause._notify_resume()
         return res
+
+    def _check_destination_rights(self, vals):
+        """The signed requests of an account carry its secrets: whoever may choose where they go could send them
+        to a host of their own and replay them. Only Settings administrators change the destination of an
+        account that exists (a new account has no credentials until an administrator enters them)."""
+        changed = set(vals) & set(self._notify_destination_fields())
+        if not changed or self.env.su or self.env.user._is_system():
+            return
+        for account in self:
+            if any((account[name] or False) != (vals[name] or False) for name in changed):
+                raise AccessError(self.env._(
+                    "Only Settings administrators can change where the account %(account)s sends its signed "
+                    "requests (provider, environment, base URL): its credentials travel with them.",
+                    account=account.name))
+
+    @api.model
+    def _notify_destination_fields(self):
+        """Fields that decide where signed requests go; a provider adds its own (e.g. a callback URL)."""
+        return list(DESTINATION_FIELDS)
+
+    def _resumes_paused(self, vals):
+        """Changing the credentials or the destination of a paused account is the fix: it resumes."""
+        fix_fields = set(self._notify_destination_fields())
+        for credential_fields in self._notify_credential_fields().values():
+            fix_fields.update(name for name, _secret in credential_fields)
+        return bool(fix_fields & set(vals))
+
+    # ---- pause: the account is wrong, not the messages -----------------------------------------------
+    def _notify_pause(self, reason):
+        """Stop sending through this account (its messages stay queued and say why), tell the managers once."""
+        for account in self.sudo():
+            if account.paused and account.pause_reason == reason:
+                continue
+            account.write({"paused": True, "pause_reason": reason, "paused_since": fields.Datetime.now()})
+            self.env.cr.execute(
+                "UPDATE notify_message SET last_error = %s WHERE provider_account_id = %s AND state = 'queued'",
+                [account._notify_paused_text(reason), account.id])
+            self.env["notify.message"].invalidate_model(["last_error"])
+            managers = self.env.ref("notify_rules.group_notify_manager").users.filtered(
+                lambda u, a=account: a.company_id in u.company_ids and not u.share)
+            account.message_post(
+                body=Markup("%s<br/>%s") % (
+                    self.env._("Sending through this account is paused; its messages wait in the queue:"), reason),
+                partner_ids=managers.partner_id.ids,
+                message_type="notification",
+                subtype_xmlid="mail.mt_note",
+            )
+
+    def _notify_paused_text(self, reason):
+        self.ensure_one()
+        return self.env._("Waiting: the provider account %(account)s is paused: %(reason)s",
+                          account=self.name, reason=reason)
+
+    def _notify_resume(self):
+        for account in self.sudo().filtered("paused"):
+            account.write({"paused": False, "pause_reason": False, "paused_since": False})
+            account.message_post(body=self.env._("Sending resumed."), message_type="notification",
+                                 subtype_xmlid="mail.mt_note")
+        self.env["notify.message"]._trigger_dispatch()
+
+    def action_resume(self):
+        """The administrator fixed what the provider refused (outside Odoo, e.g. re-enabled the key)."""
+        self.check_access("write")
+        self._notify_resume()
+        return True
 
     # ---- provider hooks, extended in notify_provider_account_<code>.py -------------------------------
     def _notify_default_rate_limit(self):
@@ -184,8 +283,8 @@ class NotifyProviderAccount(models.Model):
             cached = _CLIENT_CACHE.get(key)
             if cached and cached[0] == fingerprint:
                 return cached[1]
-            if cached:
-                cached[1].close()
+            # A replaced client is not closed: another thread may be sending with it; its pooled connections
+            # close when it is garbage-collected.
             client = client_class(**kwargs)
             _CLIENT_CACHE[key] = (fingerprint, client)
             return client
@@ -195,6 +294,9 @@ class NotifyProviderAccount(models.Model):
         try:
             text = connection_result_text(self.env, self._notify_get_client().test_connection())
             kind, title = "success", self.env._("Test connection")
+            if self.paused:
+                self._notify_resume()
+                text += " " + self.env._("Sending resumed.")
         except ProviderError as error:
             text, kind, title = provider_error_text(self.env, error), "danger", self.env._("Connection failed")
         except (UserError, ValueError) as error:

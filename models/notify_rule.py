@@ -1,15 +1,12 @@
-import functools
 import logging
-import uuid
 from datetime import timedelta
 
 from odoo import api, fields, models, tools
 from odoo.exceptions import ValidationError
-from odoo.tools import SQL, safe_eval
+from odoo.tools import safe_eval
 
 from ..clients.phone import InvalidPhoneError, split_e164, to_e164
 from ..clients.registry import get_client_class
-from ..tools.cron_wakeup import wake_cron_workers
 from ..tools.field_path import RenderError, check_field_path, resolve_path, value_to_text
 
 _logger = logging.getLogger(__name__)
@@ -447,48 +444,29 @@ class NotifyRule(models.Model):
 
     @api.model
     def _notify_flush_pending(self):
+        """Only the intent is written here, in one batched ``create``: the dispatcher renders recipient and
+        variables off the business transaction (notify.message._render_pending), and is triggered with
+        ``ir.cron._trigger`` (woken right after commit)."""
         pending = self.env.cr.precommit.data.pop(PENDING_KEY, {})
         if not pending:
             return
-        # Only the intent is written here, in one INSERT: the dispatcher renders recipient and variables off
-        # the business transaction (notify.message._render_pending). Plain SQL because this runs in every
-        # transaction that fires a rule and the ORM's create costs several times more (bench/README.md);
-        # the columns are exactly the message's required and related stored fields.
-        rows = []
         now = fields.Datetime.now()
+        vals_list = []
         for (rule_id, outbox), ids in pending.items():
-            account_id, provider, company_id, channel, template_ref, model_name, delay = outbox
+            account_id, _provider, _company_id, channel, template_ref, model_name, delay = outbox
             next_attempt = now + timedelta(minutes=delay)
-            rows.extend(
-                SQL(
-                    "(%s, %s, %s, %s, %s, %s, %s, %s, 'queued', 0, %s, %s, TRUE, %s, %s, %s, %s)",
-                    account_id, provider, company_id, channel, rule_id, template_ref, model_name, res_id,
-                    next_attempt, uuid.uuid4().hex, self.env.uid, now, self.env.uid, now,
-                )
+            vals_list.extend(
+                {
+                    "provider_account_id": account_id, "channel": channel, "rule_id": rule_id,
+                    "template_ref": template_ref, "res_model": model_name, "res_id": res_id,
+                    "next_attempt_at": next_attempt, "to_render": True,
+                }
                 for res_id in sorted(ids)
             )
-        if rows:
-            self.env.cr.execute(SQL(
-                """INSERT INTO notify_message (provider_account_id, provider, company_id, channel, rule_id,
-                       template_ref, res_model, res_id, state, attempts, next_attempt_at, idempotency_key, to_render,
-                       create_uid, create_date, write_uid, write_date)
-                   VALUES %s""",
-                SQL(", ").join(rows),
-            ))
-            self._notify_trigger_dispatch_now()
-
-    @api.model
-    def _notify_trigger_dispatch_now(self):
-        """``ir.cron._trigger()`` for the dispatcher without its costs on this hot path (ORM create, a pooled
-        cursor per NOTIFY): the same trigger row, and the same wake-up of the cron workers after commit."""
-        cron_id = self.env["ir.model.data"]._xmlid_to_res_id("notify_rules.ir_cron_notify_dispatch")
-        now = fields.Datetime.now()
-        self.env.cr.execute(SQL(
-            """INSERT INTO ir_cron_trigger (cron_id, call_at, create_uid, create_date, write_uid, write_date)
-               SELECT id, %s, %s, %s, %s, %s FROM ir_cron WHERE id = %s AND active""",
-            now, self.env.uid, now, self.env.uid, now, cron_id,
-        ))
-        self.env.cr.postcommit.add(functools.partial(wake_cron_workers, self.env.cr.dbname))
+        if vals_list:
+            self.env["notify.message"].sudo().create(vals_list)
+            self.env["notify.message"]._trigger_dispatch()
+            self.env.flush_all()  # pre-commit hooks run after the transaction's own flush
 
     # ---- rendering ------------------------------------------------------------------------------------
     def _notify_render(self, record):

@@ -1,6 +1,7 @@
 """WAP client against the simulator over real loopback HTTP: no database, no mocked `requests`."""
 
 import base64
+import socket
 import subprocess
 import time
 import unittest
@@ -16,6 +17,12 @@ from .simulator.wap import seed_demo
 # Computed once with: printf %s 'demo-wap-key1759149614' \
 #   | openssl dgst -sha256 -mac HMAC -macopt hexkey:<hex of base64-decoded DEMO_SECRET_B64> -binary | base64
 DEMO_SIGNATURE_1759149614 = 'tx9WCitnuZROksn54dxNzNUI0CSzikW018v2e48Uj0I='
+
+
+class DeduplicatingWapClient(wap.WapClient):
+    """A provider that ignores a repeated idempotency key: any send may be repeated."""
+
+    deduplicates_by_idempotency_key = True
 
 
 def openssl_signature(api_key, secret_b64, timestamp):
@@ -87,10 +94,10 @@ class WapCase(unittest.TestCase):
         self.sim.wap.progress_seconds = (1, 2, 3)
         self.client = self.make_client()
 
-    def make_client(self, secret=DEMO_SECRET_B64, base_url=None, **kwargs):
+    def make_client(self, secret=DEMO_SECRET_B64, base_url=None, client_class=wap.WapClient, **kwargs):
         kwargs.setdefault('environment', 'sandbox')
-        client = wap.WapClient(base_url or self.sim.base_url('wap'), {'api_key': DEMO_API_KEY, 'api_secret': secret},
-                               **kwargs)
+        client = client_class(base_url or self.sim.base_url('wap'), {'api_key': DEMO_API_KEY, 'api_secret': secret},
+                              **kwargs)
         self.addCleanup(client.close)
         return client
 
@@ -148,16 +155,22 @@ class TestWapSend(WapCase):
 
     def test_bad_signature(self):
         client = self.make_client(secret=base64.b64encode(b'wrong-secret').decode())
-        with self.assertRaises(base.PermanentError) as caught:
+        with self.assertRaises(base.AccountError) as caught:
             client.send(self.otp())
-        self.assertEqual(caught.exception.http_status, 401)
+        self.assertIsInstance(caught.exception, base.PermanentError)
+        self.assertEqual((caught.exception.http_status, caught.exception.code), (401, 'credentials'))
         self.assertIn('refused the credentials', caught.exception.message)
         self.assertEqual(self.sim.wap.sent_count(), 0)
 
     def test_secret_not_base64(self):
-        with self.assertRaisesRegex(base.PermanentError, 'not valid base64'):
+        with self.assertRaisesRegex(base.AccountError, 'not valid base64'):
             self.make_client(secret='%%%').send(self.otp())
         self.assertEqual(self.sim.wap.requests, [])
+
+    def test_missing_credentials(self):
+        with self.assertRaises(base.AccountError) as caught:
+            self.make_client(secret=' ')
+        self.assertEqual(caught.exception.code, 'missing_credentials')
 
     def test_missing_variable(self):
         with self.assertRaises(base.PermanentError) as caught:
@@ -172,6 +185,17 @@ class TestWapSend(WapCase):
             with self.assertRaises(base.PermanentError) as caught:
                 self.client.send(self.otp(template=template))
             self.assertEqual(caught.exception.message, f'WAP automation {template} not found or inactive.')
+            self.assertNotIsInstance(caught.exception, base.AccountError)  # a 404 in WAP's envelope: this message's
+
+    def test_base_url_not_leading_to_wap(self):
+        """A 404 outside WAP's envelope (here the simulator's own, for an unknown prefix) is the account's fault."""
+        client = self.make_client(base_url=self.sim.url + '/nope')
+        for call, arg in ((client.send, self.otp()), (client.get_status, 'WAP000000000000.X00000')):
+            with self.subTest(call=call.__name__), self.assertRaises(base.AccountError) as caught:
+                call(arg)
+            self.assertEqual((caught.exception.code, caught.exception.http_status), ('not_provider_url', 404))
+            self.assertEqual(caught.exception.params, {'provider': 'WAP', 'url': self.sim.url + '/nope'})
+        self.assertEqual(self.sim.wap.requests, [])
 
     def test_invalid_recipient_is_refused_before_sending(self):
         with self.assertRaisesRegex(base.PermanentError, 'not a valid international'):
@@ -194,25 +218,47 @@ class TestWapSend(WapCase):
         self.assertGreaterEqual(caught.exception.retry_after, 1)
         self.assertEqual(self.sim.wap.sent_count(), 2)
 
-    def test_server_errors(self):
-        for kind in ('500', '502'):
+    def test_server_errors_on_send(self):
+        """502 (the gateway did not reach WAP) and 503 (WAP refuses work) prove the message was not taken; after a
+        500 or a 504 WAP may have queued it, and resending could send it twice."""
+        expected = {'502': base.RetryableError, '503': base.RetryableError,
+                    '500': base.OutcomeUnknownError, '504': base.OutcomeUnknownError}
+        for kind, error_class in expected.items():
             self.sim.wap.fail_next(kind)
-            with self.assertRaises(base.RetryableError) as caught:
+            with self.subTest(kind=kind), self.assertRaises(base.ProviderError) as caught:
                 self.client.send(self.otp())
-            self.assertEqual(caught.exception.http_status, int(kind))
+            error = caught.exception
+            self.assertIs(type(error), error_class)
+            code = 'server_error' if error_class is base.RetryableError else 'server_error_unknown'
+            self.assertEqual((error.code, error.http_status), (code, int(kind)))
+            self.assertEqual(error.params, {'provider': 'WAP', 'status': int(kind)})
+            self.assertTrue(error.body)
+            if error_class is base.OutcomeUnknownError:
+                self.assertIs(error.retry_may_duplicate, True)
         self.assertEqual(self.sim.wap.sent_count(), 0)
-        self.assertEqual([r['response_status'] for r in self.sim.wap.requests], [500, 502])
+        self.assertEqual([r['response_status'] for r in self.sim.wap.requests], [502, 503, 500, 504])
+
+    def test_server_errors_retryable_when_the_provider_deduplicates(self):
+        for client_class, error_class in ((wap.WapClient, base.OutcomeUnknownError),
+                                          (DeduplicatingWapClient, base.RetryableError)):
+            self.sim.wap.fail_next('500')
+            with self.subTest(client_class=client_class.__name__), self.assertRaises(base.ProviderError) as caught:
+                self.make_client(client_class=client_class).send(self.otp())
+            self.assertIs(type(caught.exception), error_class)
 
     def test_malformed(self):
         self.sim.wap.fail_next('malformed')
-        with self.assertRaises(base.OutcomeUnknownError):
+        with self.assertRaises(base.OutcomeUnknownError) as caught:
             self.client.send(self.otp())
+        self.assertIs(caught.exception.retry_may_duplicate, False)  # a 200: WAP most likely took the message
 
     def test_timeout_after_accepting(self):
         self.sim.wap.fail_next('timeout_after', delay=1.5)
         client = self.make_client(timeout=0.5)
-        with self.assertRaises(base.OutcomeUnknownError):
+        with self.assertRaises(base.OutcomeUnknownError) as caught:
             client.send(self.otp())
+        self.assertEqual(caught.exception.code, 'no_answer')
+        self.assertIs(caught.exception.retry_may_duplicate, True)
         self.assertEqual(self.sim.wap.sent_count(), 1)  # the provider did accept it
 
     def test_timeout_on_status_is_retryable(self):
@@ -230,7 +276,7 @@ class TestWapSend(WapCase):
 
     def test_invalid_base_url_refused_before_any_request(self):
         for url in ('http://', 'ftp://p.wap.cm', 'p.wap.cm/automation', 'http://host:port'):
-            with self.subTest(url=url), self.assertRaises(base.PermanentError) as caught:
+            with self.subTest(url=url), self.assertRaises(base.AccountError) as caught:
                 wap.WapClient(url, {'api_key': 'k', 'api_secret': DEMO_SECRET_B64})
             self.assertEqual(caught.exception.code, 'bad_url')
         self.assertTrue(base.is_http_url('https://p.wap.cm'))
@@ -265,7 +311,19 @@ class TestWapStatus(WapCase):
     def test_unknown_reference(self):
         with self.assertRaises(base.PermanentError) as caught:
             self.client.get_status('WAP000000000000.X00000')
-        self.assertEqual(caught.exception.http_status, 404)
+        self.assertEqual((caught.exception.http_status, caught.exception.code), (404, 'message_not_found'))
+        self.assertNotIsInstance(caught.exception, base.AccountError)
+
+    def test_server_error_on_status_is_retryable(self):
+        """The same 500 that leaves a send's outcome unknown: reading a status again is harmless."""
+        reference = self.client.send(self.otp()).provider_ref
+        self.sim.wap.fail_next('500')
+        with self.assertRaises(base.OutcomeUnknownError):
+            self.client.send(self.otp())
+        self.sim.wap.fail_next('500')
+        with self.assertRaises(base.RetryableError) as caught:
+            self.client.get_status(reference)
+        self.assertEqual((caught.exception.code, caught.exception.http_status), ('server_error', 500))
 
     def test_status_mapping(self):
         self.assertEqual(wap.normalize_status('Seen'), 'read')
@@ -280,14 +338,54 @@ class TestWapConnection(WapCase):
     def test_wrong_url_is_not_reported_as_ok(self):
         """A 404 that is not WAP's own answer (a mistyped path, another web server) is a wrong base URL."""
         for base_url in (self.sim.url + '/wapp', self.sim.base_url('wap') + '/v2'):
-            with self.subTest(base_url=base_url), self.assertRaises(base.PermanentError) as caught:
+            with self.subTest(base_url=base_url), self.assertRaises(base.AccountError) as caught:
                 self.make_client(base_url=base_url).test_connection()
             self.assertEqual(caught.exception.code, 'not_provider_url')
             self.assertIn('check the base URL', caught.exception.message)
 
     def test_bad_credentials(self):
-        with self.assertRaisesRegex(base.PermanentError, 'refused the credentials'):
+        with self.assertRaisesRegex(base.AccountError, 'refused the credentials'):
             self.make_client(secret=base64.b64encode(b'nope').decode()).test_connection()
+
+
+class TestWapConnectionFailures(WapCase):
+    def test_reset_of_a_reused_connection_is_sent_again(self):
+        """A keep-alive connection the server dropped before answering: sent again once, on a new connection."""
+        self.client.send(self.otp())  # the connection stays in the pool
+        self.sim.wap.fail_next('reset_reused')
+        result = self.client.send(self.otp())
+        self.assertIn(result.provider_ref, self.sim.wap.messages)
+        self.assertEqual(self.sim.wap.sent_count(), 2)
+        self.assertEqual([(r['processed'], r['response_status']) for r in self.sim.wap.requests],
+                         [(True, 200), (False, None), (True, 200)])
+
+    def test_reset_of_a_new_connection_is_not_sent_again(self):
+        self.sim.wap.fail_next('reset_reused')
+        with self.assertRaises(base.OutcomeUnknownError) as caught:
+            self.client.send(self.otp())  # the client's first request: a new connection
+        self.assertEqual(caught.exception.code, 'no_answer')
+        self.assertIs(caught.exception.retry_may_duplicate, True)
+        self.assertEqual([r['processed'] for r in self.sim.wap.requests], [False])
+
+    def test_connect_timeout_is_tried_twice(self):
+        """Nothing was written before the connection was established: urllib3 tries a second connection."""
+        listener = socket.create_server(('127.0.0.1', 0), backlog=0)  # never accepts
+        self.addCleanup(listener.close)
+        for _attempt in range(8):  # fill the accept queue: further connections time out
+            filler = socket.socket()
+            self.addCleanup(filler.close)
+            filler.settimeout(0.2)
+            try:
+                filler.connect(listener.getsockname())
+            except TimeoutError:
+                break
+        client = self.make_client(base_url=f'http://127.0.0.1:{listener.getsockname()[1]}/wap', timeout=0.3)
+        started = time.monotonic()
+        with self.assertRaises(base.RetryableError) as caught:
+            client.send(self.otp())
+        error = caught.exception
+        self.assertEqual((error.code, error.params['error_type']), ('unreachable', 'ConnectTimeout'))
+        self.assertGreaterEqual(time.monotonic() - started, 0.6)
 
 
 class TestWapSimulatorContract(WapCase):

@@ -104,7 +104,7 @@ class TestDispatch(NotifyCase):
     def test_server_error_then_success_sent_exactly_once(self):
         partner = self.make_partner()
         message = self.messages_of(partner)
-        self.wap_sim.fail_next("500")
+        self.wap_sim.fail_next("503")  # proves the request was not processed: retried
         self.dispatch()
         self.assertEqual(message.state, "queued")
         self.assertIn("retried automatically", message.last_error)
@@ -186,7 +186,7 @@ class TestDispatch(NotifyCase):
     def test_gives_up_after_max_attempts(self):
         self.account.max_attempts = 2
         message = self.messages_of(self.make_partner())
-        self.wap_sim.fail_next("500", count=2)
+        self.wap_sim.fail_next("503", count=2)
         self.dispatch()
         self.make_due(message)
         self.dispatch()
@@ -328,8 +328,9 @@ class TestDispatch(NotifyCase):
         self.account.wap_api_key = False
         self.dispatch()
         self.assertEqual((message.state, len(self.wap_sim.requests)), ("queued", 0))
-        self.assertIn("provider account must be fixed", message.last_error)
+        self.assertIn("is paused", message.last_error)
         self.assertIn("API key", message.last_error)
+        self.assertTrue(self.account.paused)
         self.account.wap_api_key = "demo-wap-key"
         self.dispatch()
         self.assertEqual(message.state, "sent")

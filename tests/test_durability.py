@@ -12,9 +12,9 @@ import time
 import psycopg2
 
 import odoo
-from odoo import SUPERUSER_ID, api, sql_db
+from odoo import SUPERUSER_ID, api, fields, sql_db
 from odoo.modules.registry import Registry
-from odoo.tests.common import BaseCase, get_db_name
+from odoo.tests.common import BaseCase, get_db_name, tagged
 
 from .common import PARTNER_TEMPLATE, NotifySimulatorMixin
 
@@ -31,6 +31,7 @@ DISPATCH_SCRIPT = textwrap.dedent(
 )
 
 
+@tagged("post_install", "-at_install")  # they use their own cursors: the module must be committed
 class TestDurability(NotifySimulatorMixin, BaseCase):
     """These tests commit: everything they create is deleted at the end of the class."""
 
@@ -41,7 +42,7 @@ class TestDurability(NotifySimulatorMixin, BaseCase):
         cls.start_simulator()
         with cls.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
-            cls.account_id = cls.create_wap_account(env, name="WAP durability", concurrency=2, timeout=30).id
+            cls.account_id = cls.create_wap_account(env, name="WAP durability", concurrency=2, timeout=10).id
         cls.addClassCleanup(cls.delete_committed_rows)
 
     @classmethod
@@ -168,7 +169,7 @@ class TestDurability(NotifySimulatorMixin, BaseCase):
             cron = env.ref("notify_rules.ir_cron_notify_dispatch")
             cr.execute("SELECT count(*) FROM ir_cron_trigger WHERE cron_id = %s", [cron.id])
             triggers_before = cr.fetchone()[0]
-            env["notify.rule"]._notify_trigger_dispatch_now()
+            env["notify.message"]._trigger_dispatch()
             cr.execute("SELECT count(*) FROM ir_cron_trigger WHERE cron_id = %s", [cron.id])
             self.assertEqual(cr.fetchone()[0], triggers_before + 1)
             self.assertFalse(listener.notifies)
@@ -177,3 +178,19 @@ class TestDurability(NotifySimulatorMixin, BaseCase):
             select.select([listener], [], [], 0.5)
             listener.poll()
         self.assertIn(get_db_name(), [notify.payload for notify in listener.notifies])
+
+    def test_claim_lock_does_not_block_business_transactions(self):
+        """The dispatcher's account lock (FOR NO KEY UPDATE) lets a business transaction insert messages for
+        that account meanwhile (its foreign-key check takes a KEY SHARE lock on the same row)."""
+        with self.registry.cursor() as dispatcher_cr:
+            env = api.Environment(dispatcher_cr, SUPERUSER_ID, {})
+            account = env["notify.provider.account"].browse(self.account_id)
+            env["notify.message"]._lock_account(account, fields.Datetime.now())
+            with self.registry.cursor() as business_cr:
+                business_cr.execute("SET LOCAL lock_timeout = '3s'")
+                business_env = api.Environment(business_cr, SUPERUSER_ID, {})
+                business_env["notify.message"].create({"provider_account_id": self.account_id,
+                                                       "recipient_e164": "+237690000001", "template_ref": "t"})
+                business_env.flush_all()  # blocked by a FOR UPDATE lock: fails with "lock timeout"
+                business_cr.rollback()
+            dispatcher_cr.rollback()

@@ -155,11 +155,18 @@ class TestProviderErrorTexts(NotifySimulatorMixin, TransactionCase):
         self.assertErrorText(error, 'rate_limited', 'WAP asked us to slow down (too many requests).', retry_after=None)
 
     def test_server_error(self):
-        for kind in ('500', '502'):
+        for kind in ('502', '503'):
             self.wap_sim.fail_next(kind)
             error = self.raised(base.RetryableError, self.make_client().send, self.otp())
             self.assertErrorText(error, 'server_error', f'WAP had a problem on its side (HTTP {kind}).',
                                  status=int(kind))
+
+    def test_server_error_after_receiving(self):
+        self.wap_sim.fail_next('500')
+        error = self.raised(base.OutcomeUnknownError, self.make_client().send, self.otp())
+        self.assertIn('WAP had a problem on its side (HTTP 500) after receiving the message.',
+                      provider_error_text(self.env, error))
+        self.assertIn('may or may not have been accepted', provider_error_text(self.env, error))
 
     def test_credentials(self):
         client = self.make_client(secret=base64.b64encode(b'wrong-secret').decode())

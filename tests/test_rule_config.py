@@ -185,14 +185,6 @@ class TestRuleConfig(NotifyCase):
         new = self.env["notify.message"].search([("rule_id", "=", rule.id)]) - before
         self.assertEqual(new.res_id, employee.id, "renaming the company recomputes the watched field")
 
-    def test_stored_watched_fields_skip_the_recomputation_hook(self):
-        self.env["notify.rule"].create(
-            self.rule_vals(trigger="on_write",
-                           trigger_field_ids=[(6, 0, self.env.ref("base.field_res_partner__email").ids)])
-        )
-        self.assertFalse("_compute_field_value" in type(self.env["res.partner"]).__dict__)
-        self.assertTrue("write" in type(self.env["res.partner"]).__dict__, "the write hook stays")
-
     def test_server_action_runs_the_rules_by_hand(self):
         partner = self.env["res.partner"].create({"name": "By hand", "mobile": "690000005", "ref": "notify-test"})
         self.env.cr.flush()

@@ -79,6 +79,10 @@ ERROR_TEXTS = {
     'rate_limited': _rate_limited,
     'server_error': lambda env, p: env._(
         "%(provider)s had a problem on its side (HTTP %(status)s).", provider=p['provider'], status=p['status']),
+    # + the "may or may not have been accepted" sentence of OutcomeUnknown
+    'server_error_unknown': lambda env, p: env._(
+        "%(provider)s had a problem on its side (HTTP %(status)s) after receiving the message.",
+        provider=p['provider'], status=p['status']),
     'credentials': lambda env, p: env._(
         "%(provider)s refused the credentials: check the API key and secret of the provider account.",
         provider=p['provider']),

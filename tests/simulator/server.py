@@ -5,6 +5,8 @@ can make any provider time out, fail or answer garbage exactly when it wants to.
 """
 
 import json
+import socket
+import struct
 import threading
 import time
 import urllib.error
@@ -13,7 +15,12 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
-FAULT_KINDS = ('500', '502', '429', 'malformed', 'timeout_before', 'timeout_after')
+# 500/503: the provider's own error body; 502/504: a gateway's HTML page; 429: rate limited (Retry-After if given);
+# malformed: a 200 that is not JSON; timeout_before/after: wait `delay` before/after processing the request;
+# reset_reused: read the request, do not process it, reset the connection without a byte of answer (what a client
+# meets on a keep-alive connection the server dropped).
+FAULT_KINDS = ('500', '502', '503', '504', '429', 'malformed', 'timeout_before', 'timeout_after', 'reset_reused')
+GATEWAY_PAGES = {502: 'Bad Gateway', 504: 'Gateway Timeout'}
 
 
 class Headers(dict):
@@ -67,22 +74,32 @@ class ProviderSimulator:
         return json_response(status, {'error': reason})
 
     def dispatch(self, method, path, query, headers, body):
-        """Log the request, apply the next fault if any, else let the provider answer."""
+        """Log the request, apply the next fault if any, else let the provider answer.
+
+        Return (answer, close); answer None means: reset the connection without answering. The log entry says
+        whether the provider processed the request (`processed`) and what it answered (`response_status`, None
+        when nothing was).
+        """
         try:
             parsed = json.loads(body) if body else None
         except ValueError:
             parsed = None
         entry = {
             'method': method, 'path': path, 'query': query, 'headers': Headers(headers),
-            'json': parsed, 'at': time.time(), 'response_status': None,
+            'json': parsed, 'at': time.time(), 'response_status': None, 'processed': False,
         }
         with self.lock:
             self.requests.append(entry)
             kind, retry_after, delay = self._faults.popleft() if self._faults else (None, None, None)
         close = False
-        if kind in ('500', '502'):
-            answer = self.error_body(int(kind), 'simulated_server_error') if kind == '500' else (
-                502, {'Content-Type': 'text/html'}, b'<html><body><h1>502 Bad Gateway</h1></body></html>')
+        if kind == 'reset_reused':
+            return None, True
+        if kind in ('500', '503'):
+            answer = self.error_body(int(kind), 'simulated_server_error')
+        elif kind in ('502', '504'):
+            status = int(kind)
+            page = f'<html><body><h1>{status} {GATEWAY_PAGES[status]}</h1></body></html>'
+            answer = (status, {'Content-Type': 'text/html'}, page.encode())
         elif kind == '429':
             status, resp_headers, resp_body = self.error_body(429, 'rate_limit_exceeded')
             if retry_after is not None:
@@ -95,6 +112,7 @@ class ProviderSimulator:
             answer, close = self.error_body(500, 'simulated_timeout'), True
         else:
             answer = self.handle(method, path, query, entry['headers'], body)
+            entry['processed'] = True
             if kind == 'timeout_after':
                 time.sleep(delay or 0)
         entry['response_status'] = answer[0]
@@ -131,6 +149,12 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             query = dict(parse_qsl(split.query, keep_blank_values=True))
             answer, close = provider.dispatch(self.command, '/' + rest, query, dict(self.headers.items()), body)
+        if answer is None:
+            # SO_LINGER 0: close() sends RST at once instead of a FIN
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+            self.connection.close()
+            self.close_connection = True
+            return
         status, headers, payload = answer
         try:
             self.send_response(status)

@@ -229,10 +229,8 @@ class WapSimulator(ProviderSimulator):
 
     def _envelope(self, message, text, now=None):
         status, last_update = self.current_status(message, now)
-        try:
-            country_name = geocoder._region_display_name(message['country'], 'fr')
-        except Exception:  # noqa: BLE001 - cosmetic label
-            country_name = ''
+        example = phonenumbers.example_number(message['country'])
+        country_name = geocoder.country_name_for_number(example, 'fr') if example else ''
         return {
             'success': True,
             'status': 200,

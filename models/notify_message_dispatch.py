@@ -1,0 +1,466 @@
+"""The dispatcher: claims due messages, sends them through the account's client, applies the answers.
+
+One concern per file (as Odoo's payment_* and OCA's queue_job keep their runner apart from the job model):
+the outbox model is in notify_message.py, the status path shared by polling and callbacks in
+notify_message_status.py, this file only sends.
+"""
+
+import logging
+import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta, timezone
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+
+from ..clients.base import (
+    AccountError,
+    OutboundMessage,
+    OutcomeUnknownError,
+    PermanentError,
+    ProviderError,
+    RetryableError,
+    SendResult,
+)
+from ..clients.registry import get_client_class
+from ..tools.cron_budget import CronBudget
+from ..tools.field_path import value_to_text
+from ..tools.provider_errors import provider_error_text
+
+_logger = logging.getLogger(__name__)
+
+STATE_RANK = {"sent": 1, "delivered": 2, "read": 3}
+BACKOFF_BASE_SECONDS = 30
+BACKOFF_MAX_SECONDS = 3600
+POLL_FIRST_DELAY_SECONDS = 60
+RATE_WINDOW = timedelta(seconds=60)
+RENDER_BATCH = 200
+
+
+def _auto_commit():
+    return not getattr(threading.current_thread(), "testing", False)
+
+
+class NotifyMessage(models.Model):
+    """A message is claimed with ``FOR UPDATE SKIP LOCKED`` and committed as ``sending`` *before* the HTTP call,
+    so a crash can never turn it back into ``queued`` (which would send it twice). A message left in
+    ``sending`` is recovered by ``_recover_stuck_messages``: looked up at the provider where the provider can
+    tell, otherwise marked "outcome unknown" for a person to decide.
+
+    Each message is rendered and each answer applied in its own savepoint: one that raises is recorded with
+    the reason and the others go on (a poison message never blocks its account, nor the next ones).
+    """
+
+    _inherit = "notify.message"
+
+    # ---- the cron -------------------------------------------------------------------------------------
+    @api.model
+    def _cron_dispatch(self, batch_limit=None, time_budget=None):
+        """Send what is due, account by account, within each account's rate limit and concurrency, and within
+        a time budget well inside the cron's time limit: what is left is for the next run, triggered at once."""
+        budget = CronBudget(time_budget)
+        self._isolated(self._recover_stuck_messages)
+        self._isolated(self._report_archived_accounts)
+        accounts = self.env["notify.provider.account"].sudo().search([("active", "=", True), ("paused", "=", False)])
+        for account in accounts:
+            if budget.exhausted(margin=account.timeout):
+                _logger.info("Notify dispatcher: time budget spent, the rest goes in the next run")
+                self._trigger_dispatch()
+                break
+            self._isolated(lambda account=account: self._dispatch_account(account, batch_limit, budget))
+
+    def _isolated(self, function):
+        """Run one unit of the dispatcher's work; an unexpected error is logged and undone (to the last commit,
+        or to a savepoint in tests), and the next unit runs."""
+        if _auto_commit():
+            try:
+                function()
+            except Exception:  # noqa: BLE001 - one account's bug must not stop the others
+                _logger.exception("Notify dispatcher: unexpected error, continuing with the next account")
+                self.env.cr.rollback()
+            return
+        try:
+            with self.env.cr.savepoint():
+                function()
+        except Exception:  # noqa: BLE001
+            _logger.exception("Notify dispatcher: unexpected error, continuing with the next account")
+
+    @api.model
+    def _report_archived_accounts(self):
+        """Messages of an archived account wait, and say so (nothing is sent through an archived account)."""
+        waiting = self.sudo().search([("state", "=", "queued"), ("provider_account_id.active", "=", False),
+                                      ("last_error", "=", False)])
+        for account, messages in waiting.grouped("provider_account_id").items():
+            messages.write({"last_error": self.env._(
+                "Not sent: the provider account %s is archived. Restore it, or cancel these messages.", account.name)})
+
+    # ---- rendering ------------------------------------------------------------------------------------
+    @api.model
+    def _render_pending(self, account=None, limit=RENDER_BATCH):
+        """Resolve recipient and variables of due messages queued by rules (their record's current data).
+
+        Locked with SKIP LOCKED so that concurrent dispatchers never render (and log) the same message twice.
+        A message that cannot be sent fails here, with the reason, and a note on the record.
+        """
+        self.env.flush_all()
+        query = """
+            SELECT id FROM notify_message
+             WHERE to_render AND state = 'queued' AND (next_attempt_at IS NULL OR next_attempt_at <= %(now)s)
+               {account_clause}
+          ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+        """.format(account_clause="AND provider_account_id = %(account)s" if account else "")
+        self.env.cr.execute(query, {"now": fields.Datetime.now(), "account": account and account.id, "limit": limit})
+        messages = self.sudo().browse([row[0] for row in self.env.cr.fetchall()])
+        for message in messages:
+            try:
+                with self.env.cr.savepoint():
+                    message._render()
+            except Exception as error:  # noqa: BLE001 - a poison message fails alone, with the reason
+                _logger.exception("Could not prepare notify.message %s", message.id)
+                message._record_raw(
+                    "failed", message._user_env()._("The message could not be prepared: %s", error), to_render=False)
+        return messages
+
+    def _render(self):
+        self.ensure_one()
+        model = self.env[self.res_model].sudo() if self.res_model in self.env else None
+        record = model.browse(self.res_id).exists() if model is not None else None
+        if not record or not self.rule_id:
+            self.write({"to_render": False, "state": "failed",
+                        "last_error": self._user_env()._("The record or the rule was deleted before sending.")})
+            return
+        vals = self.rule_id.with_env(self._user_env()).sudo()._prepare_message_vals(record)
+        self.write(dict(vals, to_render=False))
+        if self.state == "failed":
+            self._post_on_record("unsendable", detail=self.last_error)
+
+    def _record_raw(self, state, reason, provider_ref=None, to_render=None):
+        """Last resort when the ORM failed on this message: its state, reason and provider reference, in SQL."""
+        self.ensure_one()
+        self.env.cr.execute(
+            """UPDATE notify_message SET state = %s, last_error = %s, sending_since = NULL,
+                      provider_ref = COALESCE(%s, provider_ref), to_render = COALESCE(%s, to_render),
+                      sent_at = CASE WHEN %s IS NOT NULL THEN now() AT TIME ZONE 'UTC' ELSE sent_at END
+                WHERE id = %s""",
+            [state, reason, provider_ref, to_render, provider_ref, self.id],
+        )
+        self.invalidate_recordset()
+
+    # ---- one account ----------------------------------------------------------------------------------
+    @api.model
+    def _dispatch_account(self, account, batch_limit=None, budget=None):
+        client = self._client_or_pause(account)
+        if client is None:
+            return
+        budget = budget or CronBudget()
+        commit = _auto_commit()
+        sent_batches = 0
+        while batch_limit is None or sent_batches < batch_limit:
+            if budget.exhausted(margin=account.timeout):
+                self._trigger_dispatch()
+                break
+            if commit:
+                self._commit_read_committed()
+            self._render_pending(account)
+            messages, wait_until = self._claim_batch(account)
+            if commit:
+                self._commit_read_committed()  # 'sending' is durable before any request leaves
+            if not messages:
+                if wait_until:
+                    self._trigger_dispatch(at=wait_until)
+                return
+            self._send_batch(account, client, messages)
+            budget.worked()
+            sent_batches += 1
+            if account.paused:
+                break
+        if commit:
+            self.env.cr.commit()  # pylint: disable=invalid-commit
+
+    def _commit_read_committed(self):
+        """Commit, and run the next transaction in READ COMMITTED.
+
+        Odoo's REPEATABLE READ snapshot is taken at a transaction's first statement: a dispatcher that waited
+        for another's lock on the account row would then fail to lock the messages the other one just
+        committed ("could not serialize access"). In READ COMMITTED each statement sees the latest commits,
+        so ``FOR UPDATE SKIP LOCKED`` claims hand out every message exactly once across workers.
+        """
+        self.env.cr.commit()  # pylint: disable=invalid-commit
+        self.env.cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+
+    @api.model
+    def _claim_batch(self, account):
+        """Lock the account row (serialises claims per account across workers), then claim due messages.
+
+        Returns (messages, wait_until): when nothing can be claimed, wait_until tells when to come back
+        (rate limit window, provider throttle, or next scheduled retry).
+        """
+        cr = self.env.cr
+        now = fields.Datetime.now()
+        throttled_until = self._lock_account(account, now)
+        if throttled_until:
+            return self.browse(), throttled_until
+        used, oldest = self._requests_in_window(account, now)
+        capacity = min(account.rate_limit_per_minute - used, account.concurrency)
+        if capacity <= 0:
+            return self.browse(), oldest + RATE_WINDOW + timedelta(seconds=1)
+        cr.execute(
+            """
+            UPDATE notify_message SET state = 'sending', sending_since = %(now)s, last_attempt_at = %(now)s,
+                   attempts = attempts + 1
+             WHERE id IN (SELECT id FROM notify_message
+                           WHERE provider_account_id = %(account)s AND state = 'queued' AND to_render IS NOT TRUE
+                             AND (next_attempt_at IS NULL OR next_attempt_at <= %(now)s)
+                        ORDER BY next_attempt_at NULLS FIRST, id
+                           LIMIT %(limit)s
+                      FOR UPDATE SKIP LOCKED)
+         RETURNING id
+            """,
+            {"now": now, "account": account.id, "limit": capacity},
+        )
+        ids = [row[0] for row in cr.fetchall()]
+        self.invalidate_model(["state", "sending_since", "last_attempt_at", "attempts"])
+        if ids:
+            self._count_requests(account, now, len(ids))
+            return self.sudo().browse(sorted(ids)), None
+        cr.execute(
+            "SELECT min(next_attempt_at) FROM notify_message WHERE provider_account_id = %s AND state = 'queued'",
+            [account.id],
+        )
+        return self.browse(), cr.fetchone()[0]
+
+    @api.model
+    def _lock_account(self, account, now):
+        """Lock the account row, which serialises the claims of sends and status checks across workers.
+
+        FOR NO KEY UPDATE: business transactions inserting messages take KEY SHARE locks on this row (foreign key
+        checks), which this lock does not block. Returns until when the provider asked us to wait, if that is
+        still ahead, else None."""
+        self.env.flush_all()  # the raw SQL of the claims must see pending ORM writes
+        self.env.cr.execute(
+            "SELECT throttled_until FROM notify_provider_account WHERE id = %s FOR NO KEY UPDATE", [account.id])
+        throttled_until = self.env.cr.fetchone()[0]
+        return throttled_until if throttled_until and throttled_until > now else None
+
+    @api.model
+    def _requests_in_window(self, account, now):
+        """(requests made to the account's provider in the last minute, the oldest one's time): sends, retries
+        and status checks, each counted once per request (notify.provider.request)."""
+        self.env.cr.execute(
+            """SELECT count(*), min(requested_at) FROM notify_provider_request
+                WHERE provider_account_id = %s AND requested_at > %s""",
+            [account.id, now - RATE_WINDOW],
+        )
+        return self.env.cr.fetchone()
+
+    @api.model
+    def _count_requests(self, account, now, count):
+        """Reserve `count` requests in the account's rate window (under the account lock), forget old ones."""
+        self.env.cr.execute(
+            """DELETE FROM notify_provider_request WHERE provider_account_id = %(account)s AND requested_at < %(old)s;
+               INSERT INTO notify_provider_request (provider_account_id, requested_at)
+                    SELECT %(account)s, %(now)s FROM generate_series(1, %(count)s)""",
+            {"account": account.id, "now": now, "count": count, "old": now - 2 * RATE_WINDOW},
+        )
+
+    @api.model
+    def _client_or_pause(self, account):
+        """The account's client; if the account is misconfigured, pause it (its messages stay queued)."""
+        try:
+            return account._notify_get_client()
+        except (ProviderError, UserError) as error:
+            reason = provider_error_text(self.env, error) if isinstance(error, ProviderError) else str(error)
+            _logger.warning("Notify account %s cannot send: %s", account.id, reason)
+            account._notify_pause(reason)
+            return None
+
+    # ---- sending --------------------------------------------------------------------------------------
+    def _send_batch(self, account, client, messages):
+        """Send in parallel threads (plain Python, no ORM in threads); apply results in this thread."""
+        outbound = [(message, message._to_outbound()) for message in messages]
+        unexpected = self.env._("Unexpected error while sending: %s")  # translated here: threads have no env
+
+        def send(item):
+            try:
+                return client.send(item[1])
+            except ProviderError as error:
+                return error
+            except Exception as error:  # noqa: BLE001 - a bug in a client must not lose the message
+                _logger.exception("Unexpected error from the %s client", account.provider)
+                return OutcomeUnknownError(unexpected % error)
+
+        if len(outbound) == 1:
+            results = [send(outbound[0])]
+        else:
+            with ThreadPoolExecutor(max_workers=account.concurrency) as pool:
+                results = list(pool.map(send, outbound))
+        for (message, _outbound), result in zip(outbound, results, strict=True):
+            message._apply_send_result_isolated(result, client)
+        if any(m.state == "sent" for m in messages):  # first status check soon, not at the next interval
+            poll_cron = self.env.ref("notify_rules.ir_cron_notify_poll_status").sudo()
+            poll_cron._trigger(at=fields.Datetime.now() + timedelta(seconds=POLL_FIRST_DELAY_SECONDS))
+
+    def _to_outbound(self):
+        self.ensure_one()
+        # A rule's delay is applied by holding the message (next_attempt_at): it leaves to be sent now.
+        return OutboundMessage(
+            recipient_e164=self.recipient_e164,
+            template_ref=self.template_ref,
+            variables=dict(self.payload or {}),
+            scheduled_at=None,
+            idempotency_key=self.idempotency_key,
+            channel=self.channel,
+        )
+
+    def _apply_send_result_isolated(self, result, client=None):
+        """Apply one answer in its own savepoint; if that fails, still keep what the provider said (above all
+        its reference: without it a Resend would send twice)."""
+        try:
+            with self.env.cr.savepoint():
+                self._apply_send_result(result, client)
+        except Exception as error:  # noqa: BLE001
+            _logger.exception("Could not record the answer for notify.message %s", self.id)
+            env = self._user_env()
+            if isinstance(result, SendResult):
+                self._record_raw("sent", env._("Sent, but recording the answer failed: %s", error),
+                                 provider_ref=result.provider_ref)
+            elif isinstance(result, (RetryableError, AccountError)):
+                self._record_raw("queued", provider_error_text(env, result, retrying=True))
+            elif isinstance(result, PermanentError):
+                self._record_raw("failed", provider_error_text(env, result))
+            else:
+                self._record_raw("unknown", provider_error_text(env, result))
+
+    def _apply_send_result(self, result, client=None):
+        self.ensure_one()
+        env = self._user_env()
+        account = self.provider_account_id
+        if isinstance(result, AccountError):
+            # 401/403, a wrong URL: the account is wrong, not the message. It waits, the account pauses.
+            reason = provider_error_text(env, result)
+            account._notify_pause(reason)
+            self.write({"state": "queued", "sending_since": False, "attempts": max(self.attempts - 1, 0),
+                        "last_error": account._notify_paused_text(reason)})
+        elif isinstance(result, RetryableError):
+            self._retry_later(result)
+        elif isinstance(result, PermanentError):
+            self._fail(provider_error_text(env, result))
+        elif isinstance(result, OutcomeUnknownError):
+            self._apply_outcome_unknown(result, client)
+        else:
+            self._apply_sent(result)
+
+    def _retry_later(self, result, reason=None):
+        now = fields.Datetime.now()
+        env = self._user_env()
+        # 429: the provider did not look at the message, it asks the whole account to wait. That is not
+        # one of the message's attempts (a long throttle must not make messages fail).
+        throttled = result.http_status == 429
+        if not throttled and self.attempts >= self.provider_account_id.max_attempts:
+            self._fail(env._("Gave up after %(n)s attempts. Last error: %(err)s", n=self.attempts,
+                             err=reason or provider_error_text(env, result)))
+            return
+        vals = {"state": "queued", "sending_since": False,
+                "last_error": reason or provider_error_text(env, result, retrying=True)}
+        if throttled:
+            delay = self.provider_account_id.sudo()._notify_throttle(result.retry_after)
+            vals["attempts"] = max(self.attempts - 1, 0)
+        elif result.retry_after is not None:
+            delay = result.retry_after
+        else:
+            delay = min(BACKOFF_BASE_SECONDS * 2 ** (self.attempts - 1), BACKOFF_MAX_SECONDS)
+            delay *= random.uniform(0.5, 1.5)  # jitter: spread retries of a burst
+        vals["next_attempt_at"] = now + timedelta(seconds=delay)
+        self.write(vals)
+
+    def _apply_outcome_unknown(self, result, client):
+        """The provider may have the message. Ask it where it can tell; otherwise the account's policy decides:
+        hold for a person (default), or retry and accept a possible duplicate."""
+        env = self._user_env()
+        account = self.provider_account_id
+        transport = getattr(result, "retry_may_duplicate", False)
+        if transport and client is not None and client.can_lookup_by_idempotency_key:
+            # left in 'sending': once the lease is over, _recover_stuck_messages asks the provider by our key
+            self.write({"last_error": provider_error_text(env, result)})
+        elif transport and account.ambiguous_send_policy == "retry":
+            self._retry_later(result, reason=env._(
+                "%(error)s Retrying, as the account's policy says: the recipient may receive it twice.",
+                error=provider_error_text(env, result)))
+        else:
+            self._mark_unknown(provider_error_text(env, result))
+
+    def _apply_sent(self, result):
+        state = result.status if result.status in STATE_RANK or result.status == "failed" else "sent"
+        self.write(
+            {
+                "state": state,
+                "sending_since": False,
+                "sent_at": fields.Datetime.now(),
+                "provider_ref": result.provider_ref,
+                "provider_status": result.provider_status,
+                "scheduled_at": result.scheduled_at and result.scheduled_at.astimezone(timezone.utc).replace(
+                    tzinfo=None),
+                "last_error": False,
+                **self._cost_vals(result),
+            }
+        )
+        self._post_on_record("failed" if state == "failed" else "sent")
+
+    def _cost_vals(self, result):
+        """Cost and currency, when the provider gives them (send answer or status)."""
+        if result.cost is None and not result.currency:
+            return {}
+        currency = self.env["res.currency"].with_context(active_test=False).search(
+            [("name", "=", result.currency)], limit=1) if result.currency else self.env["res.currency"]
+        return {"cost": result.cost or 0.0, "currency": result.currency, "currency_id": currency.id}
+
+    def _fail(self, reason):
+        self.write({"state": "failed", "sending_since": False, "last_error": reason})
+        self._post_on_record("failed", detail=reason)
+
+    def _mark_unknown(self, reason):
+        self.write({"state": "unknown", "sending_since": False, "last_error": reason})
+        self._post_on_record("unknown", detail=reason)
+
+    # ---- crash recovery -------------------------------------------------------------------------------
+    @api.model
+    def _recover_stuck_messages(self):
+        """Messages left in 'sending' by a worker that died. Never re-sent blindly."""
+        accounts = self.env["notify.provider.account"].sudo().with_context(active_test=False).search(
+            [("notify_message_ids.state", "=", "sending")])
+        for account in accounts:
+            lease = timedelta(seconds=account.timeout * 2 + 60)
+            self.env.flush_all()
+            # SKIP LOCKED: a concurrent dispatcher recovering the same messages must not note them twice
+            self.env.cr.execute(
+                """SELECT id FROM notify_message WHERE provider_account_id = %s AND state = 'sending'
+                      AND sending_since < %s ORDER BY id FOR UPDATE SKIP LOCKED""",
+                [account.id, fields.Datetime.now() - lease],
+            )
+            stuck = self.sudo().browse([row[0] for row in self.env.cr.fetchall()])
+            if not stuck:
+                continue
+            client = None
+            if get_client_class(account.provider).can_lookup_by_idempotency_key:
+                client = self._client_or_pause(account)
+            for message in stuck:
+                if client is not None:
+                    try:
+                        result = client.lookup(message.idempotency_key)
+                    except ProviderError as error:
+                        message._mark_unknown(provider_error_text(message._user_env(), error))
+                        continue
+                    if result is None:
+                        message.write({"state": "queued", "sending_since": False})
+                    else:
+                        message._apply_send_result_isolated(result)
+                    continue
+                message._mark_unknown(
+                    message._user_env()._(
+                        "Sending was interrupted (the server stopped while waiting for the provider's answer) and "
+                        "%(provider)s offers no way to check whether it was accepted. Check with the recipient or "
+                        "in the provider's dashboard, then use Resend or Mark as sent.",
+                        provider=value_to_text(account, "provider", account.provider),
+                    )
+                )

@@ -1,0 +1,90 @@
+"""Notify rules live in base_automation as a user's own automation would: core's behaviour is kept for every
+other automation of the model, and for any server action a user adds to ours."""
+
+import sys
+from unittest.mock import patch
+
+from .common import NotifyCase
+
+
+class TestAutomationIntegration(NotifyCase):
+    def shared_automation(self):
+        return self.rule.automation_id
+
+    def user_automation(self, trigger_field, code, **values):
+        action = self.env["ir.actions.server"].create({
+            "name": "User's own action", "model_id": self.env.ref("base.model_res_partner").id,
+            "state": "code", "code": code, "usage": "base_automation",
+        })
+        return self.env["base.automation"].create(dict({
+            "name": "User's own automation",
+            "model_id": self.env.ref("base.model_res_partner").id,
+            "trigger": "on_create_or_write",
+            "trigger_field_ids": [(6, 0, self.env.ref(trigger_field).ids)],
+            "action_server_ids": [(6, 0, action.ids)],
+        }, **values))
+
+    def test_users_automation_on_the_same_model_runs_beside_the_rules(self):
+        self.user_automation("base.field_res_partner__mobile", "records.write({'function': 'user automation ran'})")
+        partner = self.make_partner(name="Both")
+        self.assertEqual(partner.function, "user automation ran")
+        self.assertEqual(len(self.messages_of(partner)), 1)
+        partner.function = False
+        partner.mobile = "690000077"
+        self.assertEqual(partner.function, "user automation ran", "the user's write trigger still works")
+
+    def test_users_automation_on_a_computed_field_fires_on_recomputation(self):
+        self.user_automation("base.field_res_partner__commercial_company_name",
+                             "records.write({'function': 'company renamed'})")
+        company = self.env["res.partner"].create({"name": "Old SARL", "is_company": True})
+        employee = self.make_partner(name="Employee", parent_id=company.id)
+        employee.function = False
+        company.name = "New SARL"
+        self.env.flush_all()
+        self.assertEqual(employee.function, "company renamed")
+
+    def test_a_server_action_added_to_the_shared_automation_runs(self):
+        self.env["ir.actions.server"].create({
+            "name": "Also stamp the partner", "model_id": self.env.ref("base.model_res_partner").id,
+            "state": "code", "code": "records.write({'comment': 'stamped'})", "usage": "base_automation",
+            "base_automation_id": self.shared_automation().id,
+        })
+        partner = self.make_partner(name="Stamped")
+        self.assertEqual(str(partner.comment), "<p>stamped</p>")
+        self.assertEqual(len(self.messages_of(partner)), 1)
+
+    def test_core_hooks_are_kept_and_ours_is_left_out_of_recomputations(self):
+        """base_automation's recomputation hook stays on the model; our automation, which watches only stored
+        non-computed fields, is not handed the recomputed records (it could never fire there), while a user's
+        automation on a computed field is."""
+        email = self.env.ref("base.field_res_partner__email")
+        self.env["notify.rule"].create({
+            "name": "On email", "model_id": self.env.ref("base.model_res_partner").id, "trigger": "on_write",
+            "trigger_field_ids": [(6, 0, email.ids)], "provider_account_id": self.account.id,
+            "template_ref": "tpl", "recipient_path": "mobile", "filter_domain": "[('ref', '=', 'notify-test')]",
+        })
+        users = self.user_automation("base.field_res_partner__commercial_company_name", "pass")
+        Partner = type(self.env["res.partner"])
+        self.assertTrue(hasattr(Partner.__dict__.get("_compute_field_value"), "origin"), "core's patch is there")
+        shared = self.env["base.automation"].search([("notify_shared", "=", True),
+                                                     ("model_id.model", "=", "res.partner")])
+        company = self.env["res.partner"].create({"name": "Old SARL", "is_company": True})
+        employee = self.make_partner(name="Employee", parent_id=company.id)
+        Automation = type(self.env["base.automation"])
+        original = Automation._filter_pre
+        handed = []
+
+        def filter_pre(automation, records, feedback=False):
+            hook = sys._getframe(2).f_code.co_name  # core's write or _compute_field_value (via a dict comprehension)
+            handed.extend((automation.id, hook, record_id) for record_id in records.ids)
+            return original(automation, records, feedback=feedback)
+
+        with patch.object(Automation, "_filter_pre", filter_pre):
+            company.name = "New SARL"  # recomputes the employee's commercial_company_name
+            self.env.flush_all()
+        self.assertIn((users.id, "_compute_field_value", employee.id), handed, "the recomputation hook ran")
+        self.assertIn((shared.id, "write", company.id), handed, "our automation sees the writes")
+        self.assertNotIn((shared.id, "_compute_field_value", employee.id), handed, "but not the recomputations")
+        employee.email = "e@example.com"
+        self.env.cr.flush()
+        self.assertEqual(len(self.messages_of(employee)), 2, "and the rule on a stored field still fires")
