@@ -2,8 +2,8 @@
 
 from urllib.parse import urlparse
 
-from odoo.tests import TransactionCase
-from odoo.tests.common import _super_send
+from odoo.tests import TransactionCase, tagged
+from odoo.tests.common import BaseCase, _super_send
 
 from .simulator import Simulator
 from .simulator.wap import DEMO_API_KEY, DEMO_INVOICE_AUTOMATION, DEMO_SECRET_B64, seed_demo
@@ -11,7 +11,22 @@ from .simulator.wap import DEMO_API_KEY, DEMO_INVOICE_AUTOMATION, DEMO_SECRET_B6
 PARTNER_TEMPLATE = "tpl-partner-welcome"
 
 
-class NotifySimulatorMixin:
+class LoopbackRequestsMixin:
+    @classmethod
+    def _request_handler(cls, session, request, **kwargs):
+        """Odoo's tests raise every timeout below 10 s to 10 s; keep ours real for the loopback simulator
+        (timeout tests would otherwise take 10 s each). Anything else still goes through Odoo's blocker."""
+        if urlparse(request.url).hostname == "127.0.0.1":
+            return _super_send(session, request, **kwargs)
+        return super()._request_handler(session, request, **kwargs)
+
+
+class LoopbackCase(LoopbackRequestsMixin, BaseCase):
+    """A test without a database (clients, simulator) that Odoo's own test runner also finds (it only runs
+    Odoo test cases), with real timeouts towards the loopback simulator."""
+
+
+class NotifySimulatorMixin(LoopbackRequestsMixin):
     """Starts one simulator per test class; each test starts with an empty request log."""
 
     @classmethod
@@ -41,14 +56,6 @@ class NotifySimulatorMixin:
             )
         )
 
-    @classmethod
-    def _request_handler(cls, session, request, **kwargs):
-        """Odoo's tests raise every timeout below 10 s to 10 s; keep ours real for the loopback simulator
-        (timeout tests would otherwise take 10 s each). Anything else still goes through Odoo's blocker."""
-        if urlparse(request.url).hostname == "127.0.0.1":
-            return _super_send(session, request, **kwargs)
-        return super()._request_handler(session, request, **kwargs)
-
     def setUp(self):
         super().setUp()
         self.wap_sim.reset()
@@ -64,6 +71,7 @@ class NotifySimulatorMixin:
         return [r for r in self.wap_sim.requests if r["method"] == "POST" and r["response_status"] == 200]
 
 
+@tagged("post_install", "-at_install")  # rules install base_automation's model patches: the registry must be ready
 class NotifyCase(NotifySimulatorMixin, TransactionCase):
     """A partner-creation rule on res.partner: the cheapest record event to drive the whole chain."""
 
@@ -106,4 +114,4 @@ class NotifyCase(NotifySimulatorMixin, TransactionCase):
         self.account.throttled_until = False
 
 
-__all__ = ["DEMO_INVOICE_AUTOMATION", "NotifyCase", "NotifySimulatorMixin", "PARTNER_TEMPLATE"]
+__all__ = ["DEMO_INVOICE_AUTOMATION", "LoopbackCase", "NotifyCase", "NotifySimulatorMixin", "PARTNER_TEMPLATE"]

@@ -4,13 +4,13 @@ import base64
 import socket
 import subprocess
 import time
-import unittest
 from datetime import datetime, timedelta, timezone
 
 import requests
 
 from ..clients import base, phone, signing, wap
 from ..clients.registry import get_client_class
+from .common import LoopbackCase
 from .simulator import DEMO_API_KEY, DEMO_INVOICE_AUTOMATION, DEMO_OTP_AUTOMATION, DEMO_SECRET_B64, Simulator
 from .simulator.wap import seed_demo
 
@@ -34,7 +34,7 @@ def openssl_signature(api_key, secret_b64, timestamp):
     return base64.b64encode(openssl.stdout).decode()
 
 
-class TestWapSigning(unittest.TestCase):
+class TestWapSigning(LoopbackCase):
     def test_hard_coded_vector(self):
         self.assertEqual(signing.wap_signature(DEMO_API_KEY, DEMO_SECRET_B64, 1759149614), DEMO_SIGNATURE_1759149614)
 
@@ -53,7 +53,7 @@ class TestWapSigning(unittest.TestCase):
         self.assertFalse(signing.signatures_match('abc', 'abd'))
 
 
-class TestPhone(unittest.TestCase):
+class TestPhone(LoopbackCase):
     def test_cameroon_spellings(self):
         for raw in ['690000000', '6 90 00 00 00', '690.00.00.00', '690-000-000', '+237 690 000 000',
                     '00237690000000', '+237690000000']:
@@ -80,7 +80,7 @@ class TestPhone(unittest.TestCase):
                 phone.to_e164(raw, 'CM')
 
 
-class WapCase(unittest.TestCase):
+class WapCase(LoopbackCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()

@@ -76,13 +76,19 @@ class TestDurability(NotifySimulatorMixin, BaseCase):
             cr.execute("SELECT id, state FROM notify_message WHERE id IN %s ORDER BY id", [tuple(ids)])
             return dict(cr.fetchall())
 
+    def thread_env(self, cr, uid=SUPERUSER_ID):
+        """An environment in a thread of its own. Under odoo-bin --test-enable the main thread holds the registry
+        lock while the tests run: Environment() must not look the registry up (it would wait forever)."""
+        cr.transaction = api.Transaction(self.registry)
+        return api.Environment(cr, uid, {})
+
     def dispatch_committing(self):
         """Run the dispatcher as the cron would: own cursor, commits (only the test thread forbids them)."""
         result = {}
 
         def run():
             with self.registry.cursor() as cr:
-                api.Environment(cr, SUPERUSER_ID, {})["notify.message"]._cron_dispatch()
+                self.thread_env(cr)["notify.message"]._cron_dispatch()
             result["done"] = True
 
         thread = threading.Thread(target=run)
@@ -136,7 +142,7 @@ class TestDurability(NotifySimulatorMixin, BaseCase):
         def worker(uid):
             try:
                 with self.registry.cursor() as cr:
-                    env = api.Environment(cr, uid, {})
+                    env = self.thread_env(cr, uid)
                     barrier.wait(10)
                     env["notify.message"]._cron_dispatch()
             except Exception as error:  # noqa: BLE001 - reported by the assertion below

@@ -2,11 +2,11 @@
 
 import json
 import threading
-import unittest
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 
+from .common import LoopbackCase
 from .simulator import FAULT_KINDS, ProviderSimulator, Simulator
 
 
@@ -25,7 +25,7 @@ class _Receiver(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
 
-class TestSimulatorCallbacks(unittest.TestCase):
+class TestSimulatorCallbacks(LoopbackCase):
     def setUp(self):
         super().setUp()
         self.receiver = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
@@ -52,7 +52,7 @@ class TestSimulatorCallbacks(unittest.TestCase):
         self.assertEqual(len(self.receiver.received), 3)
 
 
-class TestSimulatorFaults(unittest.TestCase):
+class TestSimulatorFaults(LoopbackCase):
     def test_every_fault_kind_then_normal_service(self):
         with Simulator() as sim:
             url = sim.base_url("wap") + "/automation/unknown"
