@@ -1,13 +1,16 @@
 import datetime
 import sys
 
-from odoo import fields, models
+from odoo import api, fields, models, tools
 
 from odoo.addons.base_automation.models.base_automation import DATE_RANGE_FUNCTION, WRITE_TRIGGERS
 
 # Code objects of base_automation's ``_compute_field_value`` patch, read off the patched models after
 # base_automation's own _register_hook (see _get_actions).
 _COMPUTE_PATCH_CODES = set()
+# Writes of these fields change what core's _get_actions returns (its search domain, active_test) or which of
+# our automations a recomputation cannot fire (_notify_blind_ids).
+LOOKUP_FIELDS = {"model_id", "model_name", "trigger", "active", "trigger_field_ids"}
 
 
 class BaseAutomation(models.Model):
@@ -25,28 +28,71 @@ class BaseAutomation(models.Model):
         "notify.rule", string="Notification rule", readonly=True, copy=False, ondelete="cascade"
     )
 
-    def _get_actions(self, records, triggers):
-        """Core's automations, less ours where they cannot fire: a recomputation.
+    @api.model_create_multi
+    def create(self, vals_list):
+        automations = super().create(vals_list)
+        self.env.registry.clear_cache()  # _notify_lookup, _notify_blind_ids
+        return automations
 
-        base_automation runs its ``_compute_field_value`` patch around every recomputation of a stored computed
-        field of a model with write automations, reading old values first (a dozen times per invoice posted).
-        Our shared automation watches stored fields that are not computed (``account.move.state``), so a
-        recomputation can never fire it: when core's compute patch asks, it is left out. Other automations,
-        and ours when a write asks, are returned as core returns them."""
-        automations = super()._get_actions(records, triggers)
+    def write(self, vals):
+        res = super().write(vals)
+        if LOOKUP_FIELDS & set(vals):  # not core's own last_run write at each cron run
+            self.env.registry.clear_cache()  # _notify_lookup, _notify_blind_ids
+        return res
+
+    def unlink(self):
+        res = super().unlink()
+        self.env.registry.clear_cache()  # _notify_lookup, _notify_blind_ids
+        return res
+
+    def _get_actions(self, records, triggers):
+        """Core's automations, memoized for the models this addon has rules on, less ours where they cannot fire.
+
+        1. Memoized: base_automation asks this on every create, write and recomputation of a model with
+           automations (about 10 times per invoice posted), and its search costs about 1.1 ms here (a related
+           field in the domain): measured, 11 ms per invoice, +30% on posting. For models with a notify rule
+           the answer of super() is kept per (model, triggers) until an automation is created, deleted or
+           changes model, trigger or active. Other models get super() as it is.
+        2. base_automation runs its ``_compute_field_value`` patch around every recomputation of a stored
+           computed field, reading old values first (a dozen times per invoice posted). Our shared automation
+           watches stored fields that are not computed (``account.move.state``), so a recomputation can never
+           fire it: when core's compute patch asks, it is left out. Other automations are returned as core
+           returns them."""
+        lookup = self._notify_lookup(records._name, tuple(triggers))
+        if lookup is None:
+            automations = super()._get_actions(records, triggers)
+        else:
+            if "__action_done" not in self._context:  # as core does, for its _process bookkeeping
+                self = self.with_context(__action_done={})
+            automations = self.browse(lookup)
         if automations and sys._getframe(1).f_code in _COMPUTE_PATCH_CODES:
             blind = automations._notify_blind_to_recomputation(records)
             if blind:
                 automations -= blind
         return automations
 
+    @api.model
+    @tools.ormcache("model_name", "triggers")
+    def _notify_lookup(self, model_name, triggers):
+        """Ids of core's answer for a model with a notify rule, None for any other model."""
+        if not self.sudo().with_context(active_test=False).search_count(
+                [("notify_shared", "=", True), ("model_name", "=", model_name)], limit=1):
+            return None
+        return tuple(super()._get_actions(self.env[model_name], list(triggers)).ids)
+
     def _notify_blind_to_recomputation(self, records):
         """Our shared automations that only watch stored, non-computed fields of `records`' model."""
-        model_fields = records._fields
-        return self.sudo().filtered(
-            lambda a: a.notify_shared and a.trigger_field_ids and not any(
-                model_fields[f.name].compute for f in a.trigger_field_ids if f.name in model_fields)
-        ).with_env(self.env)
+        blind = self._notify_blind_ids(records._name)
+        return self.filtered(lambda a: a.id in blind) if blind else self.browse()
+
+    @api.model
+    @tools.ormcache("model_name")
+    def _notify_blind_ids(self, model_name):
+        model_fields = self.env[model_name]._fields
+        automations = self.sudo().with_context(active_test=False).search(
+            [("notify_shared", "=", True), ("model_name", "=", model_name)])
+        return frozenset(automation.id for automation in automations if automation.trigger_field_ids and not any(
+            model_fields[f.name].compute for f in automation.trigger_field_ids if f.name in model_fields))
 
     def _register_hook(self):
         super()._register_hook()

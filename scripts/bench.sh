@@ -52,4 +52,8 @@ fi
 
 cd "$REPO_DIR"
 case ":${PYTHONPATH:-}:" in *":$ODOO_DIR:"*) ;; *) export PYTHONPATH="$ODOO_DIR${PYTHONPATH:+:$PYTHONPATH}" ;; esac
+if [ "${1:-}" = "--intents" ]; then  # the cost of each way of writing the intents (bench/bench_intents.py)
+  shift
+  exec "$VENV/bin/python" bench/bench_intents.py --db "$DB" --config "$ODOO_CONF" "$@"
+fi
 exec "$VENV/bin/python" bench/bench_rules.py --db "$DB" --config "$ODOO_CONF" "$@"

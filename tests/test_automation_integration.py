@@ -88,3 +88,12 @@ class TestAutomationIntegration(NotifyCase):
         employee.email = "e@example.com"
         self.env.cr.flush()
         self.assertEqual(len(self.messages_of(employee)), 2, "and the rule on a stored field still fires")
+
+    def test_core_last_run_write_keeps_the_caches(self):
+        """base_automation writes last_run at each cron run: that must not clear every cache of the registry."""
+        registry = self.env.registry
+        registry.cache_invalidated.discard("default")
+        self.shared_automation().last_run = "2026-12-01 10:00:00"
+        self.assertNotIn("default", registry.cache_invalidated)
+        self.shared_automation().trigger = "on_create_or_write"
+        self.assertIn("default", registry.cache_invalidated, "a change of what core looks up clears them")

@@ -175,7 +175,7 @@ class TestDurability(NotifySimulatorMixin, BaseCase):
             cron = env.ref("notify_rules.ir_cron_notify_dispatch")
             cr.execute("SELECT count(*) FROM ir_cron_trigger WHERE cron_id = %s", [cron.id])
             triggers_before = cr.fetchone()[0]
-            env["notify.message"]._trigger_dispatch()
+            env["notify.rule"]._notify_trigger_dispatch_now()
             cr.execute("SELECT count(*) FROM ir_cron_trigger WHERE cron_id = %s", [cron.id])
             self.assertEqual(cr.fetchone()[0], triggers_before + 1)
             self.assertFalse(listener.notifies)

@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""What writing the intents costs a business transaction, path by path (the numbers behind the comment of
+notify.rule._notify_flush_pending).
+
+Run through ``bash scripts/bench.sh --intents`` (database nr_bench, after bench_rules' fixtures exist). For each
+variant, T transactions each queue 5 messages (the 5 rules of bench_rules firing on one invoice) and commit;
+the commit, which runs the pre-commit hook and the post-commit wake-up, is timed. A commit that writes one row
+and queues nothing is the baseline. Variants:
+
+- ``orm_trigger``: ``notify.message.create`` (batched) + ``ir.cron._trigger`` (Odoo's path: ORM trigger row,
+  NOTIFY through a pooled cursor on the postgres database after commit);
+- ``orm_wake``: ORM create, then the trigger row and the NOTIFY of tools/cron_wakeup.py style (one kept
+  connection) — measured here without keeping that code in the addon;
+- ``sql_wake``: one INSERT of the rows in SQL + the same cheap wake-up (what the addon did before).
+"""
+# A standalone script: committing and printing are its job.
+# pylint: disable=invalid-commit,print-used
+
+import argparse
+import statistics
+import sys
+import time
+import uuid
+
+import psycopg2
+from psycopg2 import sql as pgsql
+
+import odoo
+from odoo import SUPERUSER_ID, api, fields, sql_db
+from odoo.modules.registry import Registry
+from odoo.tools import SQL
+
+from odoo.addons.base.models.ir_cron import ODOO_NOTIFY_FUNCTION
+
+ACCOUNT_NAME = "NR Bench WAP"
+MESSAGES_PER_TRANSACTION = 5
+_kept = {}
+
+
+def kept_notify(dbname):
+    cnx = _kept.get("cnx")
+    if cnx is None or cnx.closed:
+        cnx = psycopg2.connect(**sql_db.connection_info_for("postgres")[1])
+        cnx.autocommit = True
+        _kept["cnx"] = cnx
+    with cnx.cursor() as cr:
+        cr.execute(pgsql.SQL("SELECT {}('cron_trigger', %s)").format(pgsql.Identifier(ODOO_NOTIFY_FUNCTION)),
+                   [dbname])
+
+
+def raw_trigger(env, cron_id):
+    now = fields.Datetime.now()
+    env.cr.execute(SQL(
+        "INSERT INTO ir_cron_trigger (cron_id, call_at, create_uid, create_date, write_uid, write_date) "
+        "VALUES (%s, %s, %s, %s, %s, %s)", cron_id, now, env.uid, now, env.uid, now))
+    dbname = env.cr.dbname
+    env.cr.postcommit.add(lambda: kept_notify(dbname))
+
+
+def vals_list(account, partner_id):
+    return [{"provider_account_id": account.id, "channel": "whatsapp", "template_ref": f"tpl-{index}",
+             "res_model": "res.partner", "res_id": partner_id, "next_attempt_at": fields.Datetime.now(),
+             "to_render": True} for index in range(MESSAGES_PER_TRANSACTION)]
+
+
+def queue(env, variant, account, partner_id, cron_id):
+    # every variant writes one row of its own, as the business transaction would (the commit then flushes WAL)
+    env.cr.execute("UPDATE res_partner SET write_date = write_date WHERE id = %s", [partner_id])
+    if variant == "empty":
+        return
+    if variant in ("orm_trigger", "orm_wake"):
+        env["notify.message"].sudo().create(vals_list(account, partner_id))
+        if variant == "orm_trigger":
+            env["ir.cron"].browse(cron_id).sudo()._trigger()
+        else:
+            raw_trigger(env, cron_id)
+        env.flush_all()
+        return
+    now = fields.Datetime.now()
+    rows = [SQL("(%s, 'wap', %s, 'whatsapp', %s, 'res.partner', %s, 'queued', 0, 0, %s, %s, TRUE, %s, %s, %s, %s)",
+                account.id, account.company_id.id, f"tpl-{index}", partner_id, now, uuid.uuid4().hex,
+                env.uid, now, env.uid, now) for index in range(MESSAGES_PER_TRANSACTION)]
+    env.cr.execute(SQL(
+        """INSERT INTO notify_message (provider_account_id, provider, company_id, channel, template_ref, res_model,
+               res_id, state, attempts, status_check_failures, next_attempt_at, idempotency_key, to_render,
+               create_uid, create_date, write_uid, write_date) VALUES %s""", SQL(", ").join(rows)))
+    raw_trigger(env, cron_id)
+
+
+def run(registry, variant, transactions, account_id, partner_id, cron_id):
+    times = []
+    for _index in range(transactions):
+        with registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            account = env["notify.provider.account"].browse(account_id)
+            env.cr.precommit.add(lambda env=env, account=account: queue(env, variant, account, partner_id,
+                                                                            cron_id))
+            cr.execute("SELECT 1")  # the business transaction's own work is not timed
+            start = time.perf_counter()
+            cr.commit()
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--transactions", type=int, default=300)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    odoo.tools.config.parse_config(["-c", args.config, "-d", args.db])
+    registry = Registry(args.db)
+    with registry.cursor() as cr:
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        account = env["notify.provider.account"].search([("name", "=", ACCOUNT_NAME)], limit=1)
+        if not account:
+            sys.exit("bench_intents: run `make bench` once first (it creates the bench account)")
+        account_id, partner_id = account.id, env.ref("base.partner_admin").id
+        cron_id = env.ref("notify_rules.ir_cron_notify_dispatch").id
+        cr.execute("SELECT coalesce(max(id), 0) FROM notify_message")
+        first_id = cr.fetchone()[0]
+    variants = ("empty", "sql_wake", "orm_wake", "orm_trigger")
+    samples = {variant: [] for variant in variants}
+    try:
+        for _repeat in range(args.repeat):
+            for variant in variants:  # take turns: drift is shared
+                samples[variant].append(statistics.median(
+                    run(registry, variant, args.transactions, account_id, partner_id, cron_id)) * 1000)
+    finally:
+        with registry.cursor() as cr:
+            cr.execute("DELETE FROM notify_message WHERE id > %s", [first_id])
+            cr.execute("DELETE FROM ir_cron_trigger WHERE cron_id = %s", [cron_id])
+    empty = statistics.median(samples["empty"])
+    print(f"commit of a transaction queuing {MESSAGES_PER_TRANSACTION} messages, median of {args.transactions} "
+          f"transactions x {args.repeat} repeats (ms; extra = minus the commit that queues nothing)")
+    print(f"{'variant':<12} {'median_ms':>9} {'extra_ms':>9}   per repeat")
+    for variant in variants:
+        value = statistics.median(samples[variant])
+        per_repeat = " ".join(f"{v:.2f}" for v in samples[variant])
+        print(f"{variant:<12} {value:9.2f} {value - empty:9.2f}   {per_repeat}")
+
+
+if __name__ == "__main__":
+    main()
