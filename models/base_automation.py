@@ -58,7 +58,8 @@ class BaseAutomation(models.Model):
            watches stored fields that are not computed (``account.move.state``), so a recomputation can never
            fire it: when core's compute patch asks, it is left out. Other automations are returned as core
            returns them."""
-        lookup = self._notify_lookup(records._name, tuple(triggers))
+        lookup = None if self.env.context.get("notify_core_lookup") else self._notify_lookup(
+            records._name, tuple(triggers))
         if lookup is None:
             automations = super()._get_actions(records, triggers)
         else:
@@ -78,7 +79,8 @@ class BaseAutomation(models.Model):
         if not self.sudo().with_context(active_test=False).search_count(
                 [("notify_shared", "=", True), ("model_name", "=", model_name)], limit=1):
             return None
-        return tuple(super()._get_actions(self.env[model_name], list(triggers)).ids)
+        core = self.with_context(notify_core_lookup=True)._get_actions(self.env[model_name], list(triggers))
+        return tuple(core.ids)
 
     def _notify_blind_to_recomputation(self, records):
         """Our shared automations that only watch stored, non-computed fields of `records`' model."""
