@@ -9,9 +9,9 @@ and queues nothing is the baseline. Variants:
 
 - ``orm_trigger``: ``notify.message.create`` (batched) + ``ir.cron._trigger`` (Odoo's path: ORM trigger row,
   NOTIFY through a pooled cursor on the postgres database after commit);
-- ``orm_wake``: ORM create, then the trigger row and the NOTIFY of tools/cron_wakeup.py style (one kept
-  connection) — measured here without keeping that code in the addon;
-- ``sql_wake``: one INSERT of the rows in SQL + the same cheap wake-up (what the addon did before).
+- ``orm_wake``: ORM create + the addon's ``notify.rule._notify_trigger_dispatch_now`` (trigger row in SQL,
+  NOTIFY on one kept connection);
+- ``sql_wake``: the addon's own ``notify.rule._notify_flush_pending`` (one INSERT + the same wake-up).
 """
 # A standalone script: committing and printing are its job.
 # pylint: disable=invalid-commit,print-used
@@ -20,41 +20,13 @@ import argparse
 import statistics
 import sys
 import time
-import uuid
-
-import psycopg2
-from psycopg2 import sql as pgsql
 
 import odoo
-from odoo import SUPERUSER_ID, api, fields, sql_db
+from odoo import SUPERUSER_ID, api, fields
 from odoo.modules.registry import Registry
-from odoo.tools import SQL
-
-from odoo.addons.base.models.ir_cron import ODOO_NOTIFY_FUNCTION
 
 ACCOUNT_NAME = "NR Bench WAP"
 MESSAGES_PER_TRANSACTION = 5
-_kept = {}
-
-
-def kept_notify(dbname):
-    cnx = _kept.get("cnx")
-    if cnx is None or cnx.closed:
-        cnx = psycopg2.connect(**sql_db.connection_info_for("postgres")[1])
-        cnx.autocommit = True
-        _kept["cnx"] = cnx
-    with cnx.cursor() as cr:
-        cr.execute(pgsql.SQL("SELECT {}('cron_trigger', %s)").format(pgsql.Identifier(ODOO_NOTIFY_FUNCTION)),
-                   [dbname])
-
-
-def raw_trigger(env, cron_id):
-    now = fields.Datetime.now()
-    env.cr.execute(SQL(
-        "INSERT INTO ir_cron_trigger (cron_id, call_at, create_uid, create_date, write_uid, write_date) "
-        "VALUES (%s, %s, %s, %s, %s, %s)", cron_id, now, env.uid, now, env.uid, now))
-    dbname = env.cr.dbname
-    env.cr.postcommit.add(lambda: kept_notify(dbname))
 
 
 def vals_list(account, partner_id):
@@ -68,23 +40,20 @@ def queue(env, variant, account, partner_id, cron_id):
     env.cr.execute("UPDATE res_partner SET write_date = write_date WHERE id = %s", [partner_id])
     if variant == "empty":
         return
-    if variant in ("orm_trigger", "orm_wake"):
-        env["notify.message"].sudo().create(vals_list(account, partner_id))
-        if variant == "orm_trigger":
-            env["ir.cron"].browse(cron_id).sudo()._trigger()
-        else:
-            raw_trigger(env, cron_id)
-        env.flush_all()
+    if variant == "sql_wake":
+        outbox = (account.id, account.provider, account.company_id.id, "whatsapp", "tpl", "res.partner", 0)
+        from odoo.addons.notify_rules.models.notify_rule import PENDING_KEY  # noqa: PLC0415 - after the addons path
+
+        env.cr.precommit.data[PENDING_KEY] = {(None, outbox): {partner_id + index for index in range(
+            MESSAGES_PER_TRANSACTION)}}
+        env["notify.rule"]._notify_flush_pending()
         return
-    now = fields.Datetime.now()
-    rows = [SQL("(%s, 'wap', %s, 'whatsapp', %s, 'res.partner', %s, 'queued', 0, 0, %s, %s, TRUE, %s, %s, %s, %s)",
-                account.id, account.company_id.id, f"tpl-{index}", partner_id, now, uuid.uuid4().hex,
-                env.uid, now, env.uid, now) for index in range(MESSAGES_PER_TRANSACTION)]
-    env.cr.execute(SQL(
-        """INSERT INTO notify_message (provider_account_id, provider, company_id, channel, template_ref, res_model,
-               res_id, state, attempts, status_check_failures, next_attempt_at, idempotency_key, to_render,
-               create_uid, create_date, write_uid, write_date) VALUES %s""", SQL(", ").join(rows)))
-    raw_trigger(env, cron_id)
+    env["notify.message"].sudo().create(vals_list(account, partner_id))
+    if variant == "orm_trigger":
+        env["ir.cron"].browse(cron_id).sudo()._trigger()
+    else:
+        env["notify.rule"]._notify_trigger_dispatch_now()
+    env.flush_all()
 
 
 def run(registry, variant, transactions, account_id, partner_id, cron_id):

@@ -46,9 +46,8 @@ class NotifyMessage(models.Model):
         "notify.provider.account", string="Provider account", required=True, ondelete="restrict",
         readonly=True,
     )
-    # precompute: set in the INSERT of the rules engine's batched create, not by a second UPDATE
-    provider = fields.Selection(related="provider_account_id.provider", store=True, precompute=True)
-    company_id = fields.Many2one(related="provider_account_id.company_id", store=True, precompute=True)
+    provider = fields.Selection(related="provider_account_id.provider", store=True)
+    company_id = fields.Many2one(related="provider_account_id.company_id", store=True)
     channel = fields.Selection(
         [("whatsapp", "WhatsApp"), ("sms", "SMS")], required=True, default="whatsapp", readonly=True
     )

@@ -170,7 +170,7 @@ class NotifyProviderAccount(models.Model):
         to a host of their own and replay them. Only Settings administrators change the destination of an
         account that exists (a new account has no credentials until an administrator enters them)."""
         changed = set(vals) & set(self._notify_destination_fields())
-        if not changed or self.env.su or self.env.user._is_system():
+        if not changed or self.env.is_system():
             return
         for account in self:
             if any((account[name] or False) != (vals[name] or False) for name in changed):

@@ -455,7 +455,7 @@ class NotifyRule(models.Model):
         the business transaction (notify.message._render_pending).
 
         SQL rather than the ORM's batched ``create``, for a measured need (bench/bench_intents.py, a commit
-        queuing 5 messages, 2026-12-02): the ORM create costs 2.4 ms more per transaction (4.3 ms against 1.9),
+        queuing 5 messages, 2026-12-02): the ORM create costs 2.9 ms more per transaction (5.2 ms against 2.3),
         and with it notify rules added 15% to posting an invoice (make bench, per transaction), over the 10%
         this addon allows itself. INTENT_COLUMNS are exactly the message's stored fields that are required,
         have a default, or are related; a test fails when a new such field is not in them."""
@@ -489,8 +489,8 @@ class NotifyRule(models.Model):
         the same NOTIFY of the cron workers after commit, on one connection kept per process.
 
         Measured (bench/bench_intents.py, a commit queuing 5 messages, this 2-core machine, 2026-12-02): the
-        ORM create of the 5 rows + ``ir.cron._trigger`` adds 7.4 ms to the commit, the ORM create + this
-        wake-up 4.3 ms: Odoo's trigger costs 3.1 ms more, 5-7% of posting an invoice (40 to 60 ms here), a
+        ORM create of the 5 rows + ``ir.cron._trigger`` adds 8.1 ms to the commit, the ORM create + this
+        wake-up 5.2 ms: Odoo's trigger costs 2.9 ms more, 5-7% of posting an invoice (40 to 60 ms here), a
         third of the 10% this addon may add in all. Elsewhere (buttons, the dispatcher) ``ir.cron._trigger``
         is used as it is."""
         cron_id = self.env["ir.model.data"]._xmlid_to_res_id("notify_rules.ir_cron_notify_dispatch")

@@ -132,7 +132,7 @@ class TestDurability(NotifySimulatorMixin, BaseCase):
 
     def test_two_dispatchers_never_send_twice(self):
         ids = self.create_messages(24)
-        self.wap_sim.fail_next("timeout_after", count=24, delay=0.2)  # slow answers: the workers overlap
+        self.wap_sim.fail_next("timeout_after", count=24, delay=0.5)  # slow answers: the workers overlap
         barrier = threading.Barrier(2)
         errors = []
         with self.registry.cursor() as cr:
