@@ -98,6 +98,8 @@ class OutboundMessage:
     scheduled_at: datetime | None  # aware UTC; a naive value is read as UTC (Odoo's convention)
     idempotency_key: str
     channel: str = 'whatsapp'
+    body: str | None = None  # the text of an SMS (providers that send free text rather than a template)
+    language: str | None = None  # the recipient's language ('fr_FR'), for providers that localise their texts
 
 
 @dataclass

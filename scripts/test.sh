@@ -4,6 +4,13 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$HERE/odoo_conf.sh"
 DB="${NOTIFY_TEST_DB:-notify_rules_test}"
+# Several suites may run side by side on one machine: each with its own database and HTTP port.
+if [ -n "${NOTIFY_TEST_HTTP_PORT:-}" ]; then
+  TEST_CONF="$NOTIFY_CACHE/odoo-$DB.conf"
+  { cat "$ODOO_CONF"; echo "http_port = $NOTIFY_TEST_HTTP_PORT"; } > "$TEST_CONF"
+  ODOO_CONF="$TEST_CONF"
+  ODOO_BIN=("$VENV/bin/python" "$ODOO_DIR/odoo-bin" -c "$ODOO_CONF")
+fi
 
 echo "[test] fresh database $DB"
 dropdb --if-exists "$DB"
@@ -11,7 +18,9 @@ dropdb --if-exists "$DB"
 echo "[test] running the suite"
 cd "$MODULE_DIR"
 set +e
-"$VENV/bin/python" -m pytest "$MODULE_DIR/tests" -p no:cacheprovider --odoo-config="$ODOO_CONF" \
+# NOTIFY_TEST_PATHS: run only some test files (development); CI and `make test` run the whole suite.
+# shellcheck disable=SC2086
+"$VENV/bin/python" -m pytest ${NOTIFY_TEST_PATHS:-"$MODULE_DIR/tests"} -p no:cacheprovider --odoo-config="$ODOO_CONF" \
   --odoo-database="$DB" --odoo-http --odoo-log-level=warn -q -rfEs "$@"
 rc=$?
 set -e
