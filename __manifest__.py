@@ -6,7 +6,7 @@
     "category": "Productivity/Discuss",
     "author": "notify_rules team",
     "license": "LGPL-3",
-    "depends": ["mail", "base_automation", "phone_validation", "account"],
+    "depends": ["mail", "sms", "base_automation", "phone_validation", "account"],
     "external_dependencies": {"python": ["phonenumbers", "requests"]},
     "data": [
         "security/notify_security.xml",

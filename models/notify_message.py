@@ -23,7 +23,7 @@ STATES = [
     ("cancelled", "Cancelled"),
 ]
 # What a message says about a person, shown only to whoever may read the document it was sent about.
-CONTENT_FIELDS = frozenset({"payload", "payload_text", "recipient_e164", "recipient_provider", "res_name"})
+CONTENT_FIELDS = frozenset({"payload", "payload_text", "body", "recipient_e164", "recipient_provider", "res_name"})
 
 
 class NotifyMessage(models.Model):
@@ -56,6 +56,14 @@ class NotifyMessage(models.Model):
     recipient_provider = fields.Char(string="Recipient (provider format)", readonly=True)
     template_ref = fields.Char(string="Template", readonly=True)
     payload = fields.Json(string="Variables", readonly=True)
+    body = fields.Text(string="SMS text", readonly=True)
+    route_id = fields.Many2one("notify.rule.route", string="Route", ondelete="set null", readonly=True,
+                               help="Empty: the rule's own delivery.")
+    route_note = fields.Text(string="Routing", readonly=True,
+                             help="Routes that could not carry the message before the one it went through.")
+    fallback_of_id = fields.Many2one(
+        "notify.message", string="Fallback of", ondelete="set null", readonly=True, index="btree_not_null",
+        help="This message is the next route's attempt after that one failed for good.")
     payload_text = fields.Text(string="Variables (text)", compute="_compute_payload_text")
     res_model = fields.Char(string="Related model", readonly=True)
     res_id = fields.Many2oneReference(string="Related record ID", model_field="res_model", readonly=True)
@@ -154,7 +162,7 @@ class NotifyMessage(models.Model):
             for values in result:
                 if values["id"] in hidden:
                     for name in masked:
-                        values[name] = notice if name in ("payload_text", "res_name") else False
+                        values[name] = notice if name in ("payload_text", "res_name", "body") else False
         return result
 
     def _compute_payload_text(self):
@@ -201,7 +209,8 @@ class NotifyMessage(models.Model):
         for message in self.filtered(lambda m: m.rule_id and m.res_model in self.env and m.res_id):
             record = self.env[message.res_model].sudo().browse(message.res_id).exists()
             if record:
-                message.write(message.rule_id.with_env(message._user_env()).sudo()._prepare_message_vals(record))
+                message.write(message.rule_id.with_env(message._user_env()).sudo()._prepare_message_vals(
+                    record, after_route=message.fallback_of_id.route_id if message.fallback_of_id else None))
 
     def action_cancel(self):
         cancellable = self._notify_button_sudo().filtered(lambda m: m.state in ("queued", "failed", "unknown"))

@@ -120,6 +120,8 @@ class NotifyMessage(models.Model):
                 _logger.exception("Could not prepare notify.message %s", message.id)
                 message._record_raw(
                     "failed", message._user_env()._("The message could not be prepared: %s", error), to_render=False)
+        if account and any(m.state == "queued" and m.provider_account_id != account for m in messages):
+            self._trigger_dispatch()  # routed to another account: its dispatch comes in this run or the next
         return messages
 
     def _render(self):
@@ -130,7 +132,8 @@ class NotifyMessage(models.Model):
             self.write({"to_render": False, "state": "failed",
                         "last_error": self._user_env()._("The record or the rule was deleted before sending.")})
             return
-        vals = self.rule_id.with_env(self._user_env()).sudo()._prepare_message_vals(record)
+        after_route = self.fallback_of_id.route_id if self.fallback_of_id else None
+        vals = self.rule_id.with_env(self._user_env()).sudo()._prepare_message_vals(record, after_route=after_route)
         self.write(dict(vals, to_render=False))
         if self.state == "failed":
             self._post_on_record("unsendable", detail=self.last_error)
@@ -311,6 +314,7 @@ class NotifyMessage(models.Model):
             scheduled_at=None,
             idempotency_key=self.idempotency_key,
             channel=self.channel,
+            body=self.body or None,
         )
 
     def _apply_send_result_isolated(self, result, client=None):
@@ -345,7 +349,9 @@ class NotifyMessage(models.Model):
         elif isinstance(result, RetryableError):
             self._retry_later(result)
         elif isinstance(result, PermanentError):
-            self._fail(provider_error_text(env, result))
+            reason = provider_error_text(env, result)
+            self._fail(reason)
+            self._notify_fallback(reason)
         elif isinstance(result, OutcomeUnknownError):
             self._apply_outcome_unknown(result, client)
         else:
@@ -405,7 +411,7 @@ class NotifyMessage(models.Model):
                 **self._cost_vals(result),
             }
         )
-        self._post_on_record("failed" if state == "failed" else "sent")
+        self._post_on_record("failed" if state == "failed" else "sent", detail=self.route_note)
 
     def _cost_vals(self, result):
         """Cost and currency, when the provider gives them (send answer or status)."""

@@ -10,6 +10,7 @@ from datetime import timedelta
 from odoo import api, fields, models
 
 from ..clients.base import AccountError, ProviderError
+from ..clients.registry import get_client_class
 from ..tools.cron_budget import CronBudget
 from ..tools.provider_errors import provider_error_text, status_error_text
 from .notify_message_dispatch import RATE_WINDOW, STATE_RANK, _auto_commit
@@ -37,6 +38,8 @@ class NotifyMessage(models.Model):
         commit = _auto_commit()
         poll_cron = self.env.ref("notify_rules.ir_cron_notify_poll_status").sudo()
         for account in accounts:
+            if not getattr(get_client_class(account.provider), "supports_status", True):
+                continue  # the provider has no status call (Chinqit): a sent message stays "Sent"
             client = self._client_or_pause(account)
             if client is None:
                 continue

@@ -9,6 +9,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..clients.base import ProviderError, is_http_url
+from ..clients.phone import split_e164
 from ..clients.registry import get_client_class
 from ..tools.provider_errors import connection_result_text, provider_error_text
 
@@ -257,6 +258,21 @@ class NotifyProviderAccount(models.Model):
                     attrs["password"] = "True"
                 etree.SubElement(group, "field", attrs)
         return arch, view
+
+    @api.model
+    def _notify_country_of(self, e164):
+        """ISO-2 country of an E.164 number (routes are chosen by it)."""
+        return split_e164(e164)[0]
+
+    def _notify_provider_recipient(self, e164):
+        """The recipient as this account's provider takes it, shown on the message; raise InvalidPhoneError when
+        the provider cannot serve the number (a provider adds its own rules, e.g. Chinqit: Mauritania only)."""
+        iso2, national = split_e164(e164)
+        return f"{iso2} {national}"
+
+    def _notify_explain_invalid(self, raw, country):
+        """An InvalidPhoneError in this provider's own terms for a number that is not valid, or None."""
+        return None
 
     # ---- client -------------------------------------------------------------------------------------
     def _notify_client_config(self):

@@ -7,10 +7,8 @@ from odoo import api, fields, models, tools
 from odoo.exceptions import ValidationError
 from odoo.tools import SQL, safe_eval
 
-from ..clients.phone import InvalidPhoneError, split_e164, to_e164
-from ..clients.registry import get_client_class
 from ..tools.cron_wakeup import wake_cron_workers
-from ..tools.field_path import RenderError, check_field_path, resolve_path, value_to_text
+from ..tools.field_path import check_field_path
 
 _logger = logging.getLogger(__name__)
 
@@ -90,7 +88,8 @@ class NotifyRule(models.Model):
     filter_domain = fields.Char(string="Apply on", default="[]", tracking=True,
                                 help="Only records matching this filter.")
     action = fields.Selection(
-        [("send_template", "Send a template message")], required=True, default="send_template", tracking=True,
+        [("send_template", "Send a template message"), ("send_sms", "Send an SMS")], required=True,
+        default="send_template", tracking=True,
         help="What the rule does when it fires. Providers that do more than messages (OTP, payment requests) "
         "add their own actions.",
     )
@@ -101,6 +100,22 @@ class NotifyRule(models.Model):
     channel = fields.Selection([("whatsapp", "WhatsApp"), ("sms", "SMS")], required=True, default="whatsapp")
     template_ref = fields.Char(string="Template reference", tracking=True,
                                help="The provider's template or automation reference.")
+    sms_body = fields.Text(
+        string="SMS text", translate=True,
+        help="Inline template rendered on the record in the recipient's language, e.g. "
+        "Bonjour {{ object.partner_id.name }}, votre facture {{ object.name }} est disponible.",
+    )
+    country_ids = fields.Many2many(
+        "res.country", string="Countries served",
+        help="This delivery serves recipients of these countries (empty: every country). Other countries go "
+        "through the first route below that serves them.",
+    )
+    route_ids = fields.One2many("notify.rule.route", "rule_id", string="Other routes", copy=True)
+    route_fallback = fields.Boolean(
+        string="Fall back to the next route",
+        help="When a route refuses a message for good (refused by the provider, a number it cannot serve), the "
+        "next route that serves the recipient's country is tried, once.",
+    )
     recipient_path = fields.Char(
         string="Recipient field", required=True, compute="_compute_recipient_paths", store=True, readonly=False,
         precompute=True,
@@ -173,7 +188,7 @@ class NotifyRule(models.Model):
     # ---- validation ---------------------------------------------------------------------------------
     @api.constrains("model_id", "recipient_path", "recipient_fallback_path", "template_ref", "trigger",
                     "state_field_id", "state_value_id", "date_field_id", "trigger_field_ids", "filter_domain",
-                    "company_id", "provider_account_id", "channel")
+                    "company_id", "provider_account_id", "channel", "action", "sms_body")
     def _check_configuration(self):
         for rule in self:
             model = self.env[rule.model_id.model]
@@ -182,8 +197,7 @@ class NotifyRule(models.Model):
                 raise ValidationError(self.env._(
                     "Rule %(rule)s: you are not allowed to read %(model)s records, so you cannot set a rule on them.",
                     rule=rule.name, model=rule.model_id.name))
-            if not rule.template_ref or not rule.template_ref.strip():
-                raise ValidationError(self.env._("Rule %s: the template reference is required.", rule.name))
+            rule._check_delivery(rule, model)
             for label, path in ((self.env._("Recipient field"), rule.recipient_path),
                                 (self.env._("Fallback field"), rule.recipient_fallback_path)):
                 if path:
@@ -196,17 +210,6 @@ class NotifyRule(models.Model):
             if rule.trigger == "on_time" and not rule.date_field_id:
                 raise ValidationError(self.env._("Rule %s: choose the date field the rule is relative to.", rule.name))
             rule._check_fields_belong_to_model()
-            account = rule.provider_account_id
-            if account.provider and rule.channel not in get_client_class(account.provider).channels:
-                raise ValidationError(self.env._(
-                    "Rule %(rule)s: %(provider)s does not carry %(channel)s messages.", rule=rule.name,
-                    provider=value_to_text(account, "provider", account.provider),
-                    channel=value_to_text(rule, "channel", rule.channel)))
-            if account.company_id != rule.company_id:
-                raise ValidationError(self.env._(
-                    "Rule %(rule)s: the provider account %(account)s belongs to %(account_company)s, not to "
-                    "%(company)s.", rule=rule.name, account=account.name,
-                    account_company=account.company_id.name, company=rule.company_id.name))
             rule.variable_ids._check_source()  # the model may have changed under them
             try:
                 domain = safe_eval.safe_eval(rule.filter_domain or "[]", {"uid": self.env.uid})
@@ -236,6 +239,11 @@ class NotifyRule(models.Model):
     def _onchange_state_field_id(self):
         if self.state_value_id.field_id != self.state_field_id:
             self.state_value_id = False
+
+    @api.onchange("action")
+    def _onchange_action(self):
+        if self.action == "send_sms":
+            self.channel = "sms"
 
     @api.onchange("company_id")
     def _onchange_company_id(self):
@@ -501,94 +509,6 @@ class NotifyRule(models.Model):
             now, self.env.uid, now, self.env.uid, now, cron_id,
         ))
         self.env.cr.postcommit.add(functools.partial(wake_cron_workers, self.env.cr.dbname))
-
-    # ---- rendering ------------------------------------------------------------------------------------
-    def _notify_render(self, record):
-        """Resolve recipient and variables for one record. Returns a dict; 'error' is set when unsendable."""
-        self.ensure_one()
-        record = record.with_context(lang=self._render_lang(record))
-        result = {"recipient_raw": False, "recipient_e164": False, "recipient_provider": False,
-                  "variables": {}, "error": False}
-        raw, country = self._resolve_recipient(record)
-        result["recipient_raw"] = raw
-        errors = []
-        if not raw:
-            paths = " / ".join(p for p in (self.recipient_path, self.recipient_fallback_path) if p)
-            errors.append(self.env._("No phone number on %(rec)s (looked in %(paths)s).", rec=record.display_name,
-                            paths=paths))
-        else:
-            try:
-                e164 = to_e164(raw, country)
-                iso2, national = split_e164(e164)
-                result.update(recipient_e164=e164, recipient_provider=f"{iso2} {national}")
-            except InvalidPhoneError as error:
-                errors.append(self._phone_error_text(error))
-        for line in self.variable_ids:
-            try:
-                result["variables"][line.name] = line._render(record)
-            except RenderError as error:
-                errors.append(str(error))
-        result["error"] = "\n".join(errors) or False
-        return result
-
-    def _render_lang(self, record):
-        """Variables are written in the recipient's language (dates, amounts), not the triggering user's."""
-        partner = self.env["res.partner"]
-        for path in (self.recipient_path, self.recipient_fallback_path):
-            try:
-                holder, _value = resolve_path(record, path) if path else (None, None)
-            except RenderError:
-                continue
-            if holder is not None and holder._name == "res.partner":
-                partner = holder
-                break
-        if not partner and "partner_id" in record._fields:
-            partner = record.partner_id
-        return partner.lang or self.env.lang
-
-    def _phone_error_text(self, error):
-        """The phone client's error, in the user's language."""
-        country = self.env["res.country"].search([("code", "=", error.country)], limit=1) if error.country else None
-        texts = {
-            "empty": self.env._("No phone number."),
-            "unknown_country": self.env._("'%(code)s' is not a known country code.", code=error.country),
-            "no_country": self.env._(
-                "The number '%(raw)s' has no country code: write it as +<country code><number> or set a country "
-                "on the contact or the provider account.", raw=error.raw),
-            "invalid": self.env._("The number '%(raw)s' is not a valid phone number for %(country)s.",
-                                  raw=error.raw, country=country.name)
-            if country else self.env._("The number '%(raw)s' is not a valid phone number.", raw=error.raw),
-        }
-        return texts.get(error.code, str(error))
-
-    def _resolve_recipient(self, record):
-        """Return (raw number, default country code) from the recipient field, else the fallback."""
-        account_country = self.provider_account_id.default_country_id or self.env.company.country_id
-        for path in (self.recipient_path, self.recipient_fallback_path):
-            if not path:
-                continue
-            try:
-                holder, value = resolve_path(record, path)
-            except RenderError:
-                continue
-            if value:
-                country = getattr(holder, "country_id", False) or account_country
-                return str(value), country.code if country else None
-        return False, account_country.code if account_country else None
-
-    def _prepare_message_vals(self, record):
-        """What the rule resolves for one record: recipient, variables, or why it cannot be sent."""
-        self.ensure_one()
-        rendered = self._notify_render(record)
-        vals = {
-            "recipient_e164": rendered["recipient_e164"],
-            "recipient_provider": rendered["recipient_provider"],
-            "payload": rendered["variables"],
-            "res_name": record.display_name,
-        }
-        if rendered["error"]:
-            vals.update(state="failed", last_error=rendered["error"])
-        return vals
 
     def _filter_domain_eval(self):
         self.ensure_one()

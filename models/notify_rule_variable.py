@@ -44,24 +44,35 @@ class NotifyRuleVariable(models.Model):
                 line._check_template_rights(model)
 
     def _check_template_rights(self, model):
+        self._check_inline_template(model, self.template, self.env._("Variable %s", self.name))
+
+    @api.model
+    def _check_inline_template(self, model, template, label):
         """The dispatcher renders as superuser, and the result is sent out and shown to Notify users. So, as for
         Odoo's mail templates, code is reserved to template editors; anyone may write ``{{ object.a.b }}``
-        expressions, each checked like a field path (the field exists, the author may read it)."""
+        expressions, each checked like a field path (the field exists, the author may read it). Used for
+        variables and for SMS texts."""
         editor = self.env.su or self.env.user.has_group("mail.group_mail_template_editor")
-        for _text, expression, _default in parse_inline_template(self.template):
+        for _text, expression, _default in parse_inline_template(template or ""):
             expression = (expression or "").strip()
             if not expression:
                 continue
             if SIMPLE_EXPRESSION.match(expression):
                 error = check_field_path(model, expression[len("object."):])
                 if error:
-                    raise ValidationError(self.env._("Variable %(name)s: %(error)s", name=self.name, error=error))
+                    raise ValidationError(self.env._("%(label)s: %(error)s", label=label, error=error))
             elif not editor:
                 group = self.env.ref("mail.group_mail_template_editor")
                 raise ValidationError(self.env._(
-                    "Variable %(name)s: only members of the group '%(group)s' may write templates with code such "
+                    "%(label)s: only members of the group '%(group)s' may write templates with code such "
                     "as %(expression)s. Use field expressions like {{ object.partner_id.name }}, or a field path.",
-                    name=self.name, group=group.name, expression=expression))
+                    label=label, group=group.name, expression=expression))
+
+    @api.model
+    def _render_inline(self, template, record):
+        """Render an inline template on one record, in the record's environment (its language: the recipient's)."""
+        return record.env["mail.render.mixin"]._render_template(
+            template, record._name, record.ids, engine="inline_template")[record.id]
 
     def _render(self, record):
         self.ensure_one()
@@ -70,9 +81,7 @@ class NotifyRuleVariable(models.Model):
             text = value_to_text(holder, self.field_path.split(".")[-1], value) if holder else ""
         else:
             try:
-                text = self.env["mail.render.mixin"]._render_template(
-                    self.template, record._name, record.ids, engine="inline_template"
-                )[record.id]
+                text = self._render_inline(self.template, record)
             except Exception as error:  # noqa: BLE001 - any template error becomes a readable message
                 raise RenderError(self.env._("Variable %(name)s: the template failed: %(error)s", name=self.name,
                                     error=error)) from error

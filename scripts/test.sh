@@ -18,9 +18,14 @@ dropdb --if-exists "$DB"
 echo "[test] running the suite"
 cd "$MODULE_DIR"
 set +e
-# NOTIFY_TEST_PATHS: run only some test files (development); CI and `make test` run the whole suite.
-# shellcheck disable=SC2086
-"$VENV/bin/python" -m pytest ${NOTIFY_TEST_PATHS:-"$MODULE_DIR/tests"} -p no:cacheprovider --odoo-config="$ODOO_CONF" \
+# NOTIFY_TEST_PATHS: run only some test files, relative to the addon (development); CI and `make test` run the
+# whole suite. Paths go through the addons path, where the checkout is named notify_rules.
+paths=("$MODULE_DIR/tests")
+if [ -n "${NOTIFY_TEST_PATHS:-}" ]; then
+  paths=()
+  for p in $NOTIFY_TEST_PATHS; do paths+=("$MODULE_DIR/$p"); done
+fi
+"$VENV/bin/python" -m pytest "${paths[@]}" -p no:cacheprovider --odoo-config="$ODOO_CONF" \
   --odoo-database="$DB" --odoo-http --odoo-log-level=warn -q -rfEs "$@"
 rc=$?
 set -e

@@ -15,6 +15,11 @@ class NotifyRulePreview(models.TransientModel):
     recipient_e164 = fields.Char(string="Recipient (E.164)", compute="_compute_preview")
     recipient_provider = fields.Char(string="Recipient (provider format)", compute="_compute_preview")
     variables_text = fields.Text(string="Variables", compute="_compute_preview")
+    delivery_text = fields.Char(string="Goes through", compute="_compute_preview")
+    sms_text = fields.Text(string="SMS text", compute="_compute_preview")
+    sms_summary = fields.Char(string="SMS length", compute="_compute_preview",
+                              help="GSM-7: 160 characters in one SMS, 153 per part beyond. Any other character "
+                              "(ê, ç, Arabic...) makes it UCS-2: 70, then 67 per part.")
     error = fields.Text(string="Cannot be sent because", compute="_compute_preview")
     ok = fields.Boolean(string="Can be sent", compute="_compute_preview")
     matches_filter = fields.Boolean(string="Matches the rule's filter", compute="_compute_preview")
@@ -37,7 +42,8 @@ class NotifyRulePreview(models.TransientModel):
     def _compute_preview(self):
         for preview in self:
             values = dict(recipient_raw=False, recipient_e164=False, recipient_provider=False,
-                          variables_text=False, error=False, ok=False, matches_filter=False)
+                          variables_text=False, error=False, ok=False, matches_filter=False, delivery_text=False,
+                          sms_text=False, sms_summary=False)
             record = preview.record_ref
             if not record:
                 values["error"] = self.env._("Choose a record to preview.")
@@ -54,7 +60,23 @@ class NotifyRulePreview(models.TransientModel):
                     recipient_e164=rendered["recipient_e164"],
                     recipient_provider=rendered["recipient_provider"],
                     variables_text="\n".join(f"{k}: {v}" for k, v in rendered["variables"].items()),
+                    sms_text=rendered["body"],
+                    sms_summary=rendered["body"] and preview.rule_id._notify_sms_summary(self.env, rendered["body"]),
+                    delivery_text=preview._delivery_text(rendered),
                     error=rendered["error"],
                     ok=not rendered["error"],
                 )
             preview.update(values)
+
+    def _delivery_text(self, rendered):
+        """'Chinqit Nouakchott (SMS)', and the routes skipped on the way."""
+        delivery = rendered["delivery"]
+        if not delivery:
+            return False
+        owner = delivery.owner.sudo()
+        channel = dict(owner._fields["channel"]._description_selection(self.env)).get(owner.channel)
+        text = f"{owner.provider_account_id.name} ({channel})"
+        skipped = [f"{d.account.sudo().name}: {reason}" for d, reason in rendered["skipped"]]
+        if skipped:
+            text += " — " + self.env._("after %s", "; ".join(skipped))
+        return text

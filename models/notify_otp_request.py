@@ -1,0 +1,72 @@
+"""One row per one-time code requested from a provider, kept to enforce its per-number limits locally.
+
+Chinqit allows 3 OTP sends per minute, 10 per hour and 20 per day for each number and API key; past them it
+answers 429. We count before calling, so that the person asking for a code is told at once when to try again,
+and no request is spent on a refusal. The code itself is never seen nor stored: the provider generates it.
+"""
+
+import hashlib
+from datetime import timedelta
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+
+# (window, sends allowed in it), from the provider's document
+OTP_SEND_LIMITS = {
+    "chinqit": ((timedelta(minutes=1), 3), (timedelta(hours=1), 10), (timedelta(days=1), 20)),
+}
+
+
+class NotifyOtpRequest(models.Model):
+    _name = "notify.otp.request"
+    _description = "One-time code request (local rate limit)"
+    _order = "requested_at desc, id desc"
+    _log_access = False
+
+    provider_account_id = fields.Many2one("notify.provider.account", required=True, ondelete="cascade", index=True)
+    company_id = fields.Many2one(related="provider_account_id.company_id", store=True)
+    recipient_e164 = fields.Char(string="Recipient", required=True, index=True)
+    channel = fields.Selection([("sms", "SMS"), ("whatsapp", "WhatsApp")], required=True, default="sms")
+    requested_at = fields.Datetime(required=True, default=fields.Datetime.now)
+    provider_ref = fields.Char(string="Provider reference")
+
+    @api.autovacuum
+    def _gc_old_requests(self):
+        self.env.cr.execute("DELETE FROM notify_otp_request WHERE requested_at < %s",
+                            [fields.Datetime.now() - timedelta(days=2)])
+
+    @api.model
+    def _reserve(self, account, recipient_e164, channel):
+        """Count this request in the number's windows, or raise UserError saying when a code may be asked again.
+
+        Serialised per (account, number) with a transaction-level advisory lock, so that two requests at the same
+        moment cannot both take the last slot."""
+        digest = hashlib.blake2b(f"{account.id}:{recipient_e164}".encode(), digest_size=8).digest()
+        self.env.cr.execute("SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest, "big", signed=True)])
+        now = fields.Datetime.now()
+        limits = OTP_SEND_LIMITS.get(account.provider, ())
+        retry_at = None
+        for window, allowed in limits:
+            self.env.cr.execute(
+                """SELECT requested_at FROM notify_otp_request
+                    WHERE provider_account_id = %s AND recipient_e164 = %s AND requested_at > %s
+                 ORDER BY requested_at DESC OFFSET %s LIMIT 1""",
+                [account.id, recipient_e164, now - window, allowed - 1])
+            row = self.env.cr.fetchone()
+            if row:  # `allowed` requests already in the window: the oldest of them must leave it first
+                free_at = row[0] + window
+                retry_at = max(retry_at or free_at, free_at)
+        if retry_at:
+            wait = max(int((retry_at - now).total_seconds()) + 1, 1)
+            raise UserError(self.env._(
+                "Too many codes were sent to %(number)s. Try again in %(wait)s.", number=recipient_e164,
+                wait=self._wait_text(wait)))
+        return self.sudo().create({"provider_account_id": account.id, "recipient_e164": recipient_e164,
+                                   "channel": channel, "requested_at": now})
+
+    def _wait_text(self, seconds):
+        if seconds < 120:
+            return self.env._("%s seconds", seconds)
+        if seconds < 2 * 3600:
+            return self.env._("%s minutes", -(-seconds // 60))
+        return self.env._("%s hours", -(-seconds // 3600))
