@@ -1,5 +1,5 @@
 # Plain-Python provider clients: no `odoo` import here, so they can be unit-tested without a database.
-from . import base, phone, registry, signing, wap
+from . import base, chinqit, phone, registry, signing, wap
 from .base import (
     BaseClient,
     OutboundMessage,
@@ -10,13 +10,17 @@ from .base import (
     SendResult,
     StatusResult,
 )
-from .phone import InvalidPhoneError, split_e164, to_e164
+from .chinqit import ChinqitClient, OtpSendResult, OtpVerifyResult
+from .phone import InvalidPhoneError, split_e164, to_e164, to_mauritanian_e164
 from .registry import CLIENTS, get_client_class
 
 __all__ = [
     'CLIENTS',
     'BaseClient',
+    'ChinqitClient',
     'InvalidPhoneError',
+    'OtpSendResult',
+    'OtpVerifyResult',
     'OutboundMessage',
     'OutcomeUnknownError',
     'PermanentError',
@@ -25,11 +29,13 @@ __all__ = [
     'SendResult',
     'StatusResult',
     'base',
+    'chinqit',
     'get_client_class',
     'phone',
     'registry',
     'signing',
     'split_e164',
     'to_e164',
+    'to_mauritanian_e164',
     'wap',
 ]

@@ -237,8 +237,11 @@ class BaseClient:
     # 5xx statuses that prove the request was not processed: a gateway that could not reach the provider, a
     # service refusing work. Any other 5xx may come after the provider queued the message.
     unprocessed_statuses = frozenset({502, 503})
+    # The provider can tell a message's status (get_status): the status poller skips accounts whose client cannot.
+    supports_status = True
     default_base_urls = {}
     provider_label = 'The provider'
+    otp_send_limits = ()  # ((window seconds, sends allowed per number), ...) where the provider documents them
 
     def __init__(self, base_url, credentials, *, environment='production', timeout=10.0, pool_size=8):
         self.environment = environment
@@ -387,7 +390,7 @@ class BaseClient:
         raise NotImplementedError
 
     def get_status(self, provider_ref):
-        """Return the StatusResult of a previously sent message."""
+        """Return the StatusResult of a previously sent message (only where `supports_status`)."""
         raise NotImplementedError
 
     def test_connection(self):

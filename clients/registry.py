@@ -1,9 +1,11 @@
 """Provider code -> client class. A new provider adds one line here."""
 
 from .base import PermanentError
+from .chinqit import ChinqitClient
 from .wap import WapClient
 
 CLIENTS = {
+    'chinqit': ChinqitClient,
     'wap': WapClient,
 }
 

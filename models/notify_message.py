@@ -57,7 +57,7 @@ class NotifyMessage(models.Model):
     template_ref = fields.Char(string="Template", readonly=True)
     payload = fields.Json(string="Variables", readonly=True)
     body = fields.Text(string="SMS text", readonly=True)
-    route_id = fields.Many2one("notify.rule.route", string="Route", ondelete="set null", readonly=True,
+    route_id = fields.Many2one("notify.rule.route", ondelete="set null", readonly=True,
                                help="Empty: the rule's own delivery.")
     route_note = fields.Text(string="Routing", readonly=True,
                              help="Routes that could not carry the message before the one it went through.")

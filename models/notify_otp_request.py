@@ -1,7 +1,7 @@
 """One row per one-time code requested from a provider, kept to enforce its per-number limits locally.
 
-Chinqit allows 3 OTP sends per minute, 10 per hour and 20 per day for each number and API key; past them it
-answers 429. We count before calling, so that the person asking for a code is told at once when to try again,
+A provider's client declares its documented limits (``otp_send_limits``; Chinqit: 3 OTP sends per minute, 10 per
+hour and 20 per day for each number and API key; past them it answers 429). We count before calling, so that the person asking for a code is told at once when to try again,
 and no request is spent on a refusal. The code itself is never seen nor stored: the provider generates it.
 """
 
@@ -11,10 +11,7 @@ from datetime import timedelta
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
-# (window, sends allowed in it), from the provider's document
-OTP_SEND_LIMITS = {
-    "chinqit": ((timedelta(minutes=1), 3), (timedelta(hours=1), 10), (timedelta(days=1), 20)),
-}
+from ..clients.registry import get_client_class
 
 
 class NotifyOtpRequest(models.Model):
@@ -44,9 +41,9 @@ class NotifyOtpRequest(models.Model):
         digest = hashlib.blake2b(f"{account.id}:{recipient_e164}".encode(), digest_size=8).digest()
         self.env.cr.execute("SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest, "big", signed=True)])
         now = fields.Datetime.now()
-        limits = OTP_SEND_LIMITS.get(account.provider, ())
         retry_at = None
-        for window, allowed in limits:
+        for seconds, allowed in get_client_class(account.provider).otp_send_limits:
+            window = timedelta(seconds=seconds)
             self.env.cr.execute(
                 """SELECT requested_at FROM notify_otp_request
                     WHERE provider_account_id = %s AND recipient_e164 = %s AND requested_at > %s

@@ -13,6 +13,7 @@ from odoo.exceptions import ValidationError
 from ..clients.phone import InvalidPhoneError, to_e164
 from ..clients.registry import get_client_class
 from ..tools.field_path import RenderError, resolve_path, value_to_text
+from ..tools.provider_errors import phone_error_text
 from ..tools.sms_parts import sms_parts
 
 
@@ -183,22 +184,7 @@ class NotifyRule(models.Model):
     def _phone_error_text(self, error):
         """The phone client's error, in the user's language."""
         country = self.env["res.country"].search([("code", "=", error.country)], limit=1) if error.country else None
-        texts = {
-            "empty": self.env._("No phone number."),
-            "unknown_country": self.env._("'%(code)s' is not a known country code.", code=error.country),
-            "no_country": self.env._(
-                "The number '%(raw)s' has no country code: write it as +<country code><number> or set a country "
-                "on the contact or the provider account.", raw=error.raw),
-            "invalid": self.env._("The number '%(raw)s' is not a valid phone number for %(country)s.",
-                                  raw=error.raw, country=country.name)
-            if country else self.env._("The number '%(raw)s' is not a valid phone number.", raw=error.raw),
-            "not_mauritanian": self.env._(
-                "Chinqit only sends to Mauritanian numbers (+222): '%(raw)s' is not one.", raw=error.raw),
-            "bad_prefix": self.env._(
-                "'%(raw)s' is not a Mauritanian mobile number: the 8 digits after +222 must start with 2, 3 or 4.",
-                raw=error.raw),
-        }
-        return texts.get(error.code, str(error))
+        return phone_error_text(self.env, error, country.name if country else "")
 
     def _resolve_recipient(self, record):
         """Return (raw number, default country code) from the recipient field, else the fallback."""

@@ -15,6 +15,10 @@ class ResConfigSettings(models.TransientModel):
     notify_poll_interval = fields.Integer(
         string="Status polling interval (minutes)", config_parameter="notify_rules.poll_interval", default=10
     )
+    notify_sms_account_id = fields.Many2one(
+        related="company_id.notify_sms_account_id", readonly=False, groups="notify_rules.group_notify_manager",
+        domain="[('provider', '=', 'chinqit'), ('company_id', '=', company_id)]",
+    )
 
     @api.constrains("notify_dispatch_interval", "notify_poll_interval")
     def _check_notify_intervals(self):

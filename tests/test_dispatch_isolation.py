@@ -29,10 +29,10 @@ class TestDispatchIsolation(NotifyCase):
             {"name": "Good", "mobile": "690000098", "ref": "notify-test", "country_id": self.env.ref("base.cm").id})
         self.env.cr.flush()
 
-        def prepare(rule, record):
+        def prepare(rule, record, after_route=None):
             if record == poison:
                 raise ZeroDivisionError("division by zero in a computed field")
-            return original(rule, record)
+            return original(rule, record, after_route)
 
         with patch.object(Rule, "_prepare_message_vals", prepare):
             self.dispatch()

@@ -11,12 +11,14 @@ from babel.messages.extract import extract_from_file
 from odoo.tests import TransactionCase
 from odoo.tools.translate import code_translations
 
-from ..clients import base, wap
+from ..clients import base, chinqit, wap
 from ..clients.registry import get_client_class
 from ..tools import provider_errors
 from ..tools.provider_errors import connection_result_text, provider_error_text, status_error_text
 from .common import NotifySimulatorMixin
 from .simulator import DEMO_INVOICE_AUTOMATION, DEMO_OTP_AUTOMATION
+from .simulator.chinqit import DEMO_API_KEY as CHINQIT_API_KEY
+from .simulator.chinqit import seed_demo as seed_chinqit
 from .simulator.server import json_response
 from .simulator.wap import DEMO_API_KEY, DEMO_SECRET_B64
 
@@ -24,7 +26,7 @@ ADDON = Path(__file__).resolve().parent.parent
 RETRIED = ' It will be retried automatically.'
 MAYBE_ACCEPTED = (" The message may or may not have been accepted: check in the provider's dashboard or with the "
                   "recipient before sending it again.")
-ERROR_CLASSES = {'ProviderError', 'RetryableError', 'PermanentError', 'OutcomeUnknownError'}
+ERROR_CLASSES = {'ProviderError', 'RetryableError', 'PermanentError', 'AccountError', 'OutcomeUnknownError'}
 
 
 def codes_in_clients():
@@ -49,6 +51,11 @@ class TestProviderErrorTexts(NotifySimulatorMixin, TransactionCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.start_simulator()
+        cls.chinqit_sim = seed_chinqit(cls.simulator.chinqit)
+
+    def setUp(self):
+        super().setUp()
+        self.chinqit_sim.reset()
 
     def make_client(self, secret=DEMO_SECRET_B64, base_url=None, **kwargs):
         kwargs.setdefault('environment', 'sandbox')
@@ -69,10 +76,15 @@ class TestProviderErrorTexts(NotifySimulatorMixin, TransactionCase):
             call(*args, **kwargs)
         return caught.exception
 
-    def assertErrorText(self, error, code, expected, *, retrying=False, **params):
+    def make_chinqit(self, api_key=CHINQIT_API_KEY, base_url=None, client_class=chinqit.ChinqitClient):
+        client = client_class(base_url or self.simulator.base_url('chinqit'), {'api_key': api_key})
+        self.addCleanup(client.close)
+        return client
+
+    def assertErrorText(self, error, code, expected, *, retrying=False, provider='WAP', **params):
         """The error has `code` and (at least) `params`, and reads `expected` in English."""
         self.assertEqual(error.code, code)
-        self.assertEqual(error.params.get('provider'), 'WAP')
+        self.assertEqual(error.params.get('provider'), provider)
         for key, value in params.items():
             self.assertEqual(error.params.get(key), value, key)
         text = provider_error_text(self.env, error, retrying=retrying)
@@ -226,6 +238,73 @@ class TestProviderErrorTexts(NotifySimulatorMixin, TransactionCase):
         error = self.raised(base.OutcomeUnknownError, self.make_client().send, self.otp())
         self.assertErrorText(error, 'no_reference', 'WAP answered without a message reference.' + MAYBE_ACCEPTED)
 
+    # --- Chinqit ---------------------------------------------------------------------------------------------------
+
+    def test_chinqit_account(self):
+        error = self.raised(base.AccountError, chinqit.ChinqitClient, None, {'api_key': ''})
+        self.assertErrorText(error, 'missing_api_key', 'The Chinqit account needs an API key.', provider='Chinqit')
+
+        class HeaderStripping(chinqit.ChinqitClient):
+            def _auth_headers(self, method, path):
+                return {}
+
+        error = self.raised(base.AccountError, self.make_chinqit(client_class=HeaderStripping).send,
+                            self.sms('+22238089336'))
+        self.assertErrorText(error, 'missing_api_key', 'Chinqit says that the API key is missing (HTTP 401): check '
+                             'the API key of the provider account.', provider='Chinqit', status=401)
+        error = self.raised(base.AccountError, self.make_chinqit(api_key='wrong').test_connection)
+        self.assertErrorText(error, 'credentials', 'Chinqit refused the API key: check the API key of the provider '
+                             'account.', provider='Chinqit', status=403)
+        url = self.simulator.url + '/nothing'
+        error = self.raised(base.AccountError, self.make_chinqit(base_url=url).test_connection)
+        self.assertErrorText(error, 'not_provider_url', f'{url} does not answer like Chinqit (HTTP 404 from '
+                             'something else): check the base URL.', provider='Chinqit')
+        with patch.object(self.chinqit_sim, 'handle', return_value=json_response(400, {'error': 'bad'})):
+            error = self.raised(base.AccountError, self.make_chinqit().test_connection)
+        self.assertErrorText(error, 'not_provider_url', f'{self.simulator.base_url("chinqit")} does not answer like '
+                             'Chinqit (HTTP 400 from something else): check the base URL.', provider='Chinqit')
+
+    def test_chinqit_input(self):
+        client = self.make_chinqit()
+        cases = [
+            (client.send, (self.sms('+237690000001'),), {}, 'not_mauritanian_recipient',
+             "Chinqit only sends to Mauritanian numbers (+222): '+237690000001' is not one."),
+            (client.send, (self.sms('+22212345678'),), {}, 'bad_mauritanian_recipient',
+             "The number '+22212345678' is not a valid Mauritanian number: Chinqit expects +222 followed by 8 "
+             "digits starting with 2, 3 or 4."),
+            (client.send, (self.sms('+22238089336', channel='whatsapp'),), {}, 'channel_not_supported',
+             "Chinqit cannot send this on the channel 'whatsapp'."),
+            (client.send, (self.sms('+22238089336', body=''),), {}, 'empty_body',
+             'The message has no text to send through Chinqit.'),
+            (client.send_otp, ('+22238089336',), {'app_hash': 'short'}, 'bad_app_hash',
+             'The SMS Retriever hash of the app must be exactly 11 characters (letters, digits, + or /) and only '
+             'goes with the SMS channel of Chinqit.'),
+            (client.verify_otp, ('+22238089336', '12 34'), {}, 'bad_otp_format',
+             'A verification code is exactly 6 digits.'),
+        ]
+        for call, args, kwargs, code, expected in cases:
+            with self.subTest(code=code):
+                self.assertErrorText(self.raised(base.PermanentError, call, *args, **kwargs), code, expected,
+                                     provider='Chinqit')
+        self.assertEqual(self.chinqit_sim.requests, [])
+
+    def test_chinqit_answers(self):
+        client = self.make_chinqit()
+        self.chinqit_sim.whatsapp_down = True
+        error = self.raised(base.RetryableError, client.send_otp, '+22238089336', channel='whatsapp')
+        self.assertErrorText(error, 'whatsapp_provider_error', 'Chinqit could not send through WhatsApp (HTTP 502): '
+                             'WhatsApp provider error' + RETRIED, retrying=True, provider='Chinqit')
+        with patch.object(self.chinqit_sim, 'handle', return_value=json_response(
+                400, {'success': False, 'message': 'Validation failed', 'errors': ['message too long']})):
+            error = self.raised(base.PermanentError, client.send, self.sms('+22238089336'))
+        self.assertErrorText(error, 'refused', 'Chinqit refused the request (HTTP 400): Validation failed: message '
+                             'too long', provider='Chinqit')
+
+    @staticmethod
+    def sms(recipient, body='Bonjour', channel='sms'):
+        return base.OutboundMessage(recipient_e164=recipient, template_ref='', variables={}, scheduled_at=None,
+                                    idempotency_key='nr-err-2', channel=channel, body=body)
+
     # --- results ------------------------------------------------------------------------------------------------
 
     def test_connection_ok(self):
@@ -275,15 +354,16 @@ class TestProviderErrorTexts(NotifySimulatorMixin, TransactionCase):
         found = codes_in_clients()
         self.assertGreaterEqual(set(found), {'unreachable', 'timeout', 'no_answer', 'rate_limited', 'server_error',
                                              'refused', 'credentials', 'bad_secret', 'connection_ok',
-                                             'delivery_failed'})  # the scan does see the clients' codes
+                                             'delivery_failed', 'missing_api_key', 'bad_otp_format',
+                                             'whatsapp_provider_error'})  # the scan does see the clients' codes
         texts = {**provider_errors.ERROR_TEXTS, **provider_errors.CONNECTION_TEXTS,
                  **provider_errors.STATUS_ERROR_TEXTS}
         missing = {code: where for code, where in found.items() if code not in texts}
         self.assertFalse(missing, 'codes raised in clients/ without a sentence in tools/provider_errors.py')
 
     def test_every_error_raised_by_the_clients_has_a_code(self):
-        for name in ('base.py', 'wap.py'):
-            path = ADDON / 'clients' / name
+        for path in sorted((ADDON / 'clients').glob('*.py')):
+            name = path.name
             for node in ast.walk(ast.parse(path.read_text())):
                 if isinstance(node, ast.Call) and getattr(node.func, 'id', None) in ERROR_CLASSES | {'on_garbage'}:
                     keywords = {keyword.arg for keyword in node.keywords}  # None: **kw passes the caller's code on

@@ -56,6 +56,9 @@ ERROR_TEXTS = {
         "The API secret of the %(provider)s account is not valid base64: copy it exactly as given in the provider "
         "contract.", provider=p['provider']),
     'not_provider_url': lambda env, p: env._(
+        "%(url)s does not answer like %(provider)s (HTTP %(status)s from something else): check the base URL.",
+        url=p['url'], provider=p['provider'], status=p['status'])
+    if p.get('status') else env._(
         "%(url)s does not answer like %(provider)s (HTTP 404 from something else): check the base URL.",
         url=p['url'], provider=p['provider']),
     'bad_url': lambda env, p: env._(
@@ -63,12 +66,32 @@ ERROR_TEXTS = {
         provider=p['provider'], url=p['url']),
     'unknown_provider': lambda env, p: env._(
         "No client is available for the provider '%(provider)s'.", provider=p['provider']),
+    'missing_api_key': lambda env, p: env._(
+        "%(provider)s says that the API key is missing (HTTP %(status)s): check the API key of the provider account.",
+        provider=p['provider'], status=p['status'])
+    if p.get('status') else env._(
+        "The %(provider)s account needs an API key.", provider=p['provider']),
     # -- the message itself --
     'no_template': lambda env, p: env._(
         "The message has no %(provider)s template reference: set the template reference on the rule.",
         provider=p['provider']),
     'bad_recipient': lambda env, p: env._(
         "The number '%(number)s' is not a valid international phone number.", number=p['number']),
+    'not_mauritanian_recipient': lambda env, p: env._(
+        "%(provider)s only sends to Mauritanian numbers (+222): '%(number)s' is not one.",
+        provider=p['provider'], number=p['number']),
+    'bad_mauritanian_recipient': lambda env, p: env._(
+        "The number '%(number)s' is not a valid Mauritanian number: %(provider)s expects +222 followed by 8 digits "
+        "starting with 2, 3 or 4.", number=p['number'], provider=p['provider']),
+    'channel_not_supported': lambda env, p: env._(
+        "%(provider)s cannot send this on the channel '%(channel)s'.", provider=p['provider'], channel=p['channel']),
+    'empty_body': lambda env, p: env._(
+        "The message has no text to send through %(provider)s.", provider=p['provider']),
+    # -- one-time codes (OTP) --
+    'bad_app_hash': lambda env, p: env._(
+        "The SMS Retriever hash of the app must be exactly 11 characters (letters, digits, + or /) and only goes "
+        "with the SMS channel of %(provider)s.", provider=p['provider']),
+    'bad_otp_format': lambda env, p: env._("A verification code is exactly 6 digits."),
     # -- network --
     'unreachable': lambda env, p: env._(
         "%(provider)s could not be reached (%(error_type)s): check the base URL of the provider account and the "
@@ -84,6 +107,8 @@ ERROR_TEXTS = {
         "%(provider)s had a problem on its side (HTTP %(status)s) after receiving the message.",
         provider=p['provider'], status=p['status']),
     'credentials': lambda env, p: env._(
+        "%(provider)s refused the API key: check the API key of the provider account.", provider=p['provider'])
+    if p.get('api_key_only') else env._(
         "%(provider)s refused the credentials: check the API key and secret of the provider account.",
         provider=p['provider']),
     'refused': _refused,
@@ -93,6 +118,9 @@ ERROR_TEXTS = {
     'message_not_found': lambda env, p: env._(
         "%(provider)s does not know the message '%(reference)s'.",
         provider=p['provider'], reference=p['reference']),
+    'whatsapp_provider_error': lambda env, p: env._(
+        "%(provider)s could not send through WhatsApp (HTTP %(status)s): %(provider_message)s",
+        provider=p['provider'], status=p['status'], provider_message=p['provider_message']),
     'unreadable_answer': lambda env, p: env._(
         "%(provider)s sent an answer that cannot be read.", provider=p['provider']),
     'no_reference': lambda env, p: env._(
@@ -156,3 +184,29 @@ def status_error_text(env, status):
         return False
     return _text(env, STATUS_ERROR_TEXTS, getattr(status, 'error_code', None),
                  getattr(status, 'error_params', None), status.error)[0]
+
+
+# InvalidPhoneError code -> sentence; params: raw (the number as typed), code (country code), country (its name).
+PHONE_ERROR_TEXTS = {
+    'empty': lambda env, p: env._("No phone number."),
+    'unknown_country': lambda env, p: env._("'%(code)s' is not a known country code.", code=p['code']),
+    'no_country': lambda env, p: env._(
+        "The number '%(raw)s' has no country code: write it as +<country code><number> or set a country "
+        "on the contact or the provider account.", raw=p['raw']),
+    'invalid': lambda env, p: env._("The number '%(raw)s' is not a valid phone number for %(country)s.",
+                                    raw=p['raw'], country=p['country'])
+    if p.get('country') else env._("The number '%(raw)s' is not a valid phone number.", raw=p['raw']),
+    # Chinqit (clients/phone.py to_mauritanian_e164)
+    'not_mauritanian': lambda env, p: env._(
+        "Chinqit only sends to Mauritanian numbers (+222): '%(raw)s' is not one.", raw=p['raw']),
+    'bad_prefix': lambda env, p: env._(
+        "'%(raw)s' is not a Mauritanian mobile number: the 8 digits after +222 must start with 2, 3 or 4.",
+        raw=p['raw']),
+}
+
+
+def phone_error_text(env, error, country_name=''):
+    """An InvalidPhoneError (clients/phone.py) in `env`'s language; a provider with its own number rules adds the
+    codes of its errors here."""
+    params = {'raw': error.raw, 'code': error.country, 'country': country_name}
+    return _text(env, PHONE_ERROR_TEXTS, error.code, params, str(error))[0]

@@ -1,4 +1,5 @@
 # Provider simulator used by the tests and by `make run`: stdlib + phonenumbers only, never `odoo` nor `clients`.
+from .chinqit import DEMO_API_KEY as CHINQIT_DEMO_API_KEY, ChinqitSimulator
 from .server import FAULT_KINDS, ProviderSimulator, Simulator
 from .wap import (
     DEMO_API_KEY,
@@ -10,6 +11,8 @@ from .wap import (
 )
 
 __all__ = [
+    'CHINQIT_DEMO_API_KEY',
+    'ChinqitSimulator',
     'DEMO_API_KEY',
     'DEMO_INVOICE_AUTOMATION',
     'DEMO_OTP_AUTOMATION',
