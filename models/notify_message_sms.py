@@ -6,10 +6,14 @@ is "Delivered". Its screens read `sms.sms.state` / `failure_type` (SMS list, res
 of the chatter message (icons, failure popover, sms.resend wizard), moved through its `sms.tracker`.
 """
 
+import logging
+
 from odoo import fields, models
 from odoo.exceptions import UserError
 
 from ..clients.base import OutcomeUnknownError, PermanentError, ProviderError, RetryableError
+
+_logger = logging.getLogger(__name__)
 
 # our state -> Odoo's sms.sms state; 'sending' says nothing new to Odoo (the SMS is 'process' since it was queued)
 SMS_STATE_OF = {
@@ -55,7 +59,11 @@ class NotifyMessage(models.Model):
         if "state" in vals:
             sms_messages = self.filtered("sms_uuid")
             if sms_messages:
-                sms_messages._notify_sms_sync()
+                try:
+                    with self.env.cr.savepoint():
+                        sms_messages._notify_sms_sync()
+                except Exception:  # noqa: BLE001 - the message's own state must stand (its send is done)
+                    _logger.exception("Could not update the Odoo SMS of notify.message %s", sms_messages.ids)
         return res
 
     def _notify_sms_sync(self):

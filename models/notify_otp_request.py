@@ -1,8 +1,9 @@
 """One row per one-time code requested from a provider, kept to enforce its per-number limits locally.
 
 A provider's client declares its documented limits (``otp_send_limits``; Chinqit: 3 OTP sends per minute, 10 per
-hour and 20 per day for each number and API key; past them it answers 429). We count before calling, so that the person asking for a code is told at once when to try again,
-and no request is spent on a refusal. The code itself is never seen nor stored: the provider generates it.
+hour and 20 per day for each number and API key; past them it answers 429). We count before calling, so that
+the person asking for a code is told at once when to try again, and no request is spent on a refusal. The code
+itself is never seen nor stored: the provider generates it.
 """
 
 import hashlib

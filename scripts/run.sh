@@ -8,9 +8,22 @@ SIM_PORT="${NOTIFY_SIM_PORT:-8079}"
 HTTP_PORT="${NOTIFY_HTTP_PORT:-8069}"
 
 stamp_file="$NOTIFY_CACHE/$DB.stamp"
-if ! psql -d "$DB" -Atc "select 1 from ir_module_module where name='notify_rules' and state='installed'" 2>/dev/null | grep -q 1; then
-  echo "[run] creating demo database $DB with notify_rules and demo data (about a minute)"
+# The demo speaks its users' languages: French (Cameroon, Mauritania) and Arabic (Mauritania).
+DEMO_LANGS="fr_FR,ar_001"
+demo_ready() {  # notify_rules installed with the current demo (its Mauritanian company came with the languages)
+  psql -d "$DB" -Atc "select 1 from ir_module_module m join ir_model_data d on d.module = m.name
+                      where m.name = 'notify_rules' and m.state = 'installed' and d.name = 'demo_company_mr'" \
+    2>/dev/null | grep -q 1
+}
+if ! demo_ready; then
+  echo "[run] creating demo database $DB with notify_rules, l10n_cm, French, Arabic and demo data (a few minutes)"
   dropdb --if-exists "$DB"
+  # 1. Odoo with the languages (Odoo's own translations; the first one is the default language of new contacts)
+  #    and the Cameroonian accounting, which the addon does not depend on. In one run with notify_rules, Odoo
+  #    would install l10n_cm after notify_rules' demo data, which loads its chart onto the Cameroonian company.
+  #    (l10n_cm's own demo adds Odoo's "CM Company".) No l10n_mr exists: Mauritania uses the generic chart.
+  "${ODOO_BIN[@]}" -d "$DB" -i l10n_cm --load-language="$DEMO_LANGS" --stop-after-init --log-level=warn
+  # 2. The addon and its demo data; its i18n/fr.po and i18n/ar.po load for the installed languages.
   "${ODOO_BIN[@]}" -d "$DB" -i notify_rules --stop-after-init --log-level=warn
   addon_fingerprint > "$stamp_file"
 elif [ "$(cat "$stamp_file" 2>/dev/null)" != "$(addon_fingerprint)" ]; then

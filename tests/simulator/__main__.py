@@ -22,6 +22,8 @@ else:  # run as a script: make the `simulator` package importable from its paren
     from simulator.server import Simulator
     from simulator.wap import DEMO_API_KEY, DEMO_INVOICE_AUTOMATION, DEMO_OTP_AUTOMATION, DEMO_SECRET_B64, seed_demo
 
+DEMO_PROGRESS_SECONDS = (1, 30, 8 * 60)  # a WAP message is sent, delivered, read this long after it was accepted
+
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog='simulator', description='notify_rules provider simulator')
@@ -30,12 +32,19 @@ def main(argv=None):
     args = parser.parse_args(argv)
     sim = Simulator(port=args.port, host=args.host)
     seed_demo(sim.wap)
+    # A pace a person can follow in `make run` (the tests set their own). The status poller first asks about a
+    # message about a minute after sending it (POLL_FIRST_DELAY_SECONDS): delivered at 30 s, it shows Delivered.
+    # It asks again about a delivered message an hour later at the earliest (POLL_DELIVERED_INTERVAL) and finds it
+    # read (read at 8 minutes: any time under the hour shows the same). With the default (1, 2, 3 s) the first
+    # check found the message read already, and Delivered was never seen.
+    sim.wap.progress_seconds = DEMO_PROGRESS_SECONDS
     seed_chinqit(sim.chinqit)
     sim.start()
     print(f'Simulator listening on {sim.url}')
     print(f'  WAP base URL: {sim.base_url("wap")}  api_key={DEMO_API_KEY}  api_secret={DEMO_SECRET_B64}')
     print(f'  WAP automations: {DEMO_OTP_AUTOMATION} (code_otp), '
           f'{DEMO_INVOICE_AUTOMATION} (customer_name, invoice_number, amount_due)')
+    print('  WAP messages: sent, delivered, read %s s after acceptance' % ', '.join(map(str, DEMO_PROGRESS_SECONDS)))
     print(f'  Chinqit base URL: {sim.base_url("chinqit")}  api_key={CHINQIT_DEMO_API_KEY}')
     try:
         sim._thread.join()
