@@ -143,8 +143,9 @@ class NotifyProviderAccount(models.Model):
     @api.constrains("company_id")
     def _check_rules_company(self):
         rules = self.env["notify.rule"].sudo().with_context(active_test=False).search(
-            [("provider_account_id", "in", self.ids)])
-        for rule in rules.filtered(lambda r: r.company_id != r.provider_account_id.company_id):
+            ["|", ("provider_account_id", "in", self.ids), ("route_ids.provider_account_id", "in", self.ids)])
+        for rule in rules.filtered(
+                lambda r: (r.provider_account_id | r.route_ids.provider_account_id).company_id != r.company_id):
             raise ValidationError(self.env._(
                 "The rule %(rule)s of %(company)s uses this account: it cannot move to another company.",
                 rule=rule.name, company=rule.company_id.name))

@@ -197,7 +197,8 @@ class NotifyRule(models.Model):
                 raise ValidationError(self.env._(
                     "Rule %(rule)s: you are not allowed to read %(model)s records, so you cannot set a rule on them.",
                     rule=rule.name, model=rule.model_id.name))
-            rule._check_delivery(rule, model)
+            for owner in [rule, *rule.route_ids]:
+                rule._check_delivery(owner, model)
             for label, path in ((self.env._("Recipient field"), rule.recipient_path),
                                 (self.env._("Fallback field"), rule.recipient_fallback_path)):
                 if path:

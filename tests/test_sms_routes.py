@@ -244,3 +244,9 @@ class TestRoutes(SmsRouteCase):
         with self.assertRaisesRegex(ValidationError, "belongs to Autre société"):
             self.rule.write({"route_ids": [(0, 0, {"action": "send_sms", "channel": "sms",
                                                    "provider_account_id": account.id, "sms_body": "x"})]})
+
+    def test_account_used_by_a_route_cannot_move_company(self):
+        self.routed_rule()
+        other = self.env["res.company"].create({"name": "Autre société"})
+        with self.assertRaisesRegex(ValidationError, "uses this account"):
+            self.chinqit.company_id = other
