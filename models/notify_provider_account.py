@@ -118,6 +118,19 @@ class NotifyProviderAccount(models.Model):
             if account.provider or not account.rate_limit_per_minute:
                 account.rate_limit_per_minute = account._notify_default_rate_limit()
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            if "ambiguous_send_policy" not in vals and vals.get("provider"):
+                vals["ambiguous_send_policy"] = self.new({"provider": vals["provider"]}).\
+                    _notify_default_ambiguous_policy()
+        return super().create(vals_list)
+
+    @api.onchange("provider")
+    def _onchange_provider_policy(self):
+        if self.provider:
+            self.ambiguous_send_policy = self._notify_default_ambiguous_policy()
+
     @api.depends_context("uid")
     def _compute_can_edit_destination(self):
         for account in self:
@@ -235,6 +248,11 @@ class NotifyProviderAccount(models.Model):
     # ---- provider hooks, extended in notify_provider_account_<code>.py -------------------------------
     def _notify_default_rate_limit(self):
         return 60
+
+    def _notify_default_ambiguous_policy(self):
+        """What a new account of this provider does with a lost answer; 'hold' unless the provider's document
+        asks for retries of server errors (a duplicate then being its own reading of the risk)."""
+        return "hold"
 
     def _notify_credentials(self):
         """Return the credentials the provider's client needs (read as superuser: callers are trusted)."""

@@ -24,6 +24,14 @@ class NotifyProviderAccount(models.Model):
             return CHINQIT_DEFAULT_RATE
         return super()._notify_default_rate_limit()
 
+    def _notify_default_ambiguous_policy(self):
+        # "Implémenter une logique de nouvelle tentative pour les erreurs transitoires (429, 500, 502)": Chinqit
+        # asks for retries of its 500s. Without an idempotency key a retry may duplicate an SMS: the account says
+        # so in its form, and an administrator may choose Hold instead.
+        if self.provider == "chinqit":
+            return "retry"
+        return super()._notify_default_ambiguous_policy()
+
     @api.model
     def _notify_credential_fields(self):
         return dict(super()._notify_credential_fields(), chinqit=[("chinqit_api_key", True)])

@@ -44,7 +44,7 @@ class TestChinqitAccount(SmsRouteCase):
 
     def test_retried_faults_then_sent_once(self):
         self.sms_rule()
-        self.chinqit.ambiguous_send_policy = "retry"
+        self.assertEqual(self.chinqit.ambiguous_send_policy, "retry", "Chinqit's document asks to retry a 500")
         for fault in ("429", "500", "502"):
             with self.subTest(fault=fault):
                 self.chinqit_sim.reset()
@@ -57,6 +57,15 @@ class TestChinqitAccount(SmsRouteCase):
                 self.dispatch()
                 self.assertEqual(message.state, "sent")
                 self.assertEqual(len(self.chinqit_sends()), 1)
+
+    def test_500_held_when_the_administrator_chose_hold(self):
+        self.sms_rule()
+        self.chinqit.ambiguous_send_policy = "hold"
+        message = self.messages_of(self.mr_partner())
+        self.chinqit_sim.fail_next("500")
+        self.dispatch()
+        self.assertEqual(message.state, "unknown")
+        self.assertIn("may or may not", message.last_error)
 
     def test_otp_send_and_verify(self):
         result = self.chinqit._chinqit_send_otp("38 08 93 36", lang="ar_001")
