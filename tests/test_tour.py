@@ -1,4 +1,5 @@
-"""End-to-end UI check in headless Chromium: create a rule through the web client, then preview it.
+"""End-to-end UI checks in headless Chromium: create a rule through the web client, then preview it (a WhatsApp
+template rule, and an SMS rule).
 
 The tour (static/tests/tours/notify_rule_tour.js) opens Notifications > Rules as admin, creates an
 "On creation" rule on Contact with the account created here, saves it, opens "Preview", selects the
@@ -89,3 +90,37 @@ class TestNotifyRuleTour(HttpCase):
             (rendered["recipient_e164"], rendered["recipient_provider"], rendered["variables"], rendered["error"]),
             ("+237690000002", "CM 690000002", {"customer_name": PARTNER_NAME}, False),
         )
+
+
+@tagged("post_install", "-at_install")
+class TestNotifySmsRuleTour(HttpCase):
+    """static/tests/tours/notify_sms_rule_tour.js: an SMS rule made in the form, previewed on a Mauritanian
+    contact (text, length and parts, Chinqit's number format)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        http.root.statics  # noqa: B018 - see TestNotifyRuleTour
+        mauritania = cls.env.ref("base.mr")
+        cls.account = cls.env["notify.provider.account"].create({
+            "name": "Tour Chinqit account",
+            "provider": "chinqit",
+            "environment": "sandbox",
+            "base_url": "http://127.0.0.1:9/chinqit",  # discard port: nothing is sent by this test
+            "chinqit_api_key": "k",
+            "company_id": cls.env.company.id,
+            "default_country_id": mauritania.id,
+        })
+        cls.partner = cls.env["res.partner"].create(
+            {"name": "Tour Mariem", "mobile": "27 63 56 42", "country_id": mauritania.id})
+
+    def test_create_sms_rule_and_preview(self):
+        self.start_tour("/odoo", "notify_rules_sms_rule_tour", login="admin")
+        rule = self.env["notify.rule"].search([("name", "=", "Tour: SMS welcome")])
+        self.assertRecordValues(rule, [{
+            "action": "send_sms", "channel": "sms", "provider_account_id": self.account.id,
+            "sms_body": "Bonjour {{ object.name }}, votre reçu est prêt.", "template_ref": False,
+        }])
+        rendered = rule._notify_render(self.partner)
+        self.assertEqual((rendered["body"], rendered["recipient_provider"], rendered["error"]),
+                         ("Bonjour Tour Mariem, votre reçu est prêt.", "+22227635642", False))
