@@ -7,6 +7,7 @@
  */
 import { registry } from "@web/core/registry";
 import { stepUtils } from "@web_tour/tour_service/tour_utils";
+import { checkPreview, pickInAutocomplete } from "@notify_rules/../tests/tours/preview_helpers";
 
 const ACCOUNT = "Tour WAP account";
 const PARTNER = "Tour Preview Contact";
@@ -16,36 +17,6 @@ const EXPECTED = {
     recipient_provider: "CM 690000002",
     variables_text: `customer_name: ${PARTNER}`,
 };
-
-/** The displayed text of a field of the preview dialog (readonly char/text widgets render a span). */
-function previewFieldText(name) {
-    const widget = document.querySelector(`.modal .o_field_widget[name="${name}"]`);
-    if (!widget) {
-        throw new Error(`Preview dialog: field "${name}" is not displayed.`);
-    }
-    const input = widget.querySelector("input, textarea");
-    return (input ? input.value : widget.textContent).trim();
-}
-
-/** Fill a many2one-like autocomplete and pick the suggestion whose text is exactly `label`. */
-function pickInAutocomplete(fieldSelector, search, label) {
-    return [
-        {
-            content: `Search "${search}"`,
-            trigger: `${fieldSelector} input`,
-            run: `edit ${search}`,
-        },
-        {
-            content: `Pick "${label}"`,
-            trigger: `.o-autocomplete--dropdown-menu li:not(.o_m2o_dropdown_option) a:contains(/^\\s*${label}\\s*$/)`,
-            run: "click",
-        },
-        {
-            content: `"${label}" is set`,
-            trigger: `${fieldSelector} input:value(/^${label}$/)`,
-        },
-    ];
-}
 
 registry.category("web_tour.tours").add("notify_rules_rule_preview_tour", {
     url: "/odoo",
@@ -142,20 +113,7 @@ registry.category("web_tour.tours").add("notify_rules_rule_preview_tour", {
             content: "Check the resolved recipient and variables",
             trigger: ".modal .o_notify_preview_result",
             run() {
-                const errors = [];
-                for (const [name, expected] of Object.entries(EXPECTED)) {
-                    const actual = previewFieldText(name);
-                    if (actual !== expected) {
-                        errors.push(`${name}: expected "${expected}", got "${actual}"`);
-                    }
-                }
-                const alert = document.querySelector(".modal .o_notify_preview_error");
-                if (alert) {
-                    errors.push(`an error is shown: "${alert.textContent.trim()}"`);
-                }
-                if (errors.length) {
-                    throw new Error(`Preview is wrong: ${errors.join("; ")}`);
-                }
+                checkPreview(EXPECTED);
             },
         },
         {

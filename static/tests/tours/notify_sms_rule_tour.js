@@ -8,6 +8,7 @@
  */
 import { registry } from "@web/core/registry";
 import { stepUtils } from "@web_tour/tour_service/tour_utils";
+import { checkPreview, dialogFieldText, pickInAutocomplete as pick } from "@notify_rules/../tests/tours/preview_helpers";
 
 const ACCOUNT = "Tour Chinqit account";
 const PARTNER = "Tour Mariem";
@@ -17,27 +18,6 @@ const EXPECTED = {
     sms_text: `Bonjour ${PARTNER}, votre reçu est prêt.`,
     sms_summary: "41 characters, UCS-2, 1 SMS",
 };
-
-function fieldText(name) {
-    const widget = document.querySelector(`.modal .o_field_widget[name="${name}"]`);
-    if (!widget) {
-        throw new Error(`Preview dialog: field "${name}" is not displayed.`);
-    }
-    const input = widget.querySelector("input, textarea");
-    return (input ? input.value : widget.textContent).trim();
-}
-
-function pick(fieldSelector, search, label) {
-    return [
-        { content: `Search "${search}"`, trigger: `${fieldSelector} input`, run: `edit ${search}` },
-        {
-            content: `Pick "${label}"`,
-            trigger: `.o-autocomplete--dropdown-menu li:not(.o_m2o_dropdown_option) a:contains(/^\\s*${label}\\s*$/)`,
-            run: "click",
-        },
-        { content: `"${label}" is set`, trigger: `${fieldSelector} input:value(/^${label}$/)` },
-    ];
-}
 
 registry.category("web_tour.tours").add("notify_rules_sms_rule_tour", {
     url: "/odoo",
@@ -99,23 +79,10 @@ registry.category("web_tour.tours").add("notify_rules_sms_rule_tour", {
             content: "Check the text, its length and parts, and the number as Chinqit takes it",
             trigger: ".modal .o_notify_preview_result",
             run() {
-                const errors = [];
-                for (const [name, expected] of Object.entries(EXPECTED)) {
-                    const actual = fieldText(name);
-                    if (actual !== expected) {
-                        errors.push(`${name}: expected "${expected}", got "${actual}"`);
-                    }
-                }
-                if (!fieldText("delivery_text").includes(ACCOUNT)) {
-                    errors.push(`delivery_text: "${fieldText("delivery_text")}" does not name ${ACCOUNT}`);
-                }
-                const alert = document.querySelector(".modal .o_notify_preview_error");
-                if (alert) {
-                    errors.push(`an error is shown: "${alert.textContent.trim()}"`);
-                }
-                if (errors.length) {
-                    throw new Error(`Preview is wrong: ${errors.join("; ")}`);
-                }
+                checkPreview(EXPECTED, () => {
+                    const delivery = dialogFieldText("delivery_text");
+                    return delivery.includes(ACCOUNT) ? [] : [`delivery_text: "${delivery}" does not name ${ACCOUNT}`];
+                });
             },
         },
         { content: "Close the preview", trigger: ".modal .modal-footer button.btn-secondary", run: "click" },
