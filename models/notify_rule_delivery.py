@@ -14,7 +14,7 @@ from ..clients.phone import InvalidPhoneError, to_e164
 from ..clients.registry import get_client_class
 from ..tools.field_path import RenderError, resolve_path, value_to_text
 from ..tools.provider_errors import phone_error_text
-from ..tools.sms_parts import sms_parts
+from ..tools.sms_parts import sms_parts, sms_text
 
 
 class Delivery(NamedTuple):
@@ -153,7 +153,7 @@ class NotifyRule(models.Model):
         if delivery.owner.action == "send_sms":
             source = delivery.owner.with_context(lang=record.env.context.get("lang")).sms_body or ""
             try:
-                body = str(self.env["notify.rule.variable"]._render_inline(source, record) or "").strip()
+                body = sms_text(str(self.env["notify.rule.variable"]._render_inline(source, record) or "")).strip()
             except Exception as error:  # noqa: BLE001 - any template error becomes a readable message
                 return [self.env._("The SMS text failed to render: %s", error)]
             result["body"] = body

@@ -11,6 +11,7 @@ message moves.
 from odoo import models
 
 from ..clients.phone import InvalidPhoneError, to_mauritanian_e164
+from ..tools.sms_parts import sms_text
 
 # InvalidPhoneError code -> Odoo's failure type; any other code is 'sms_number_format'
 FAILURE_TYPE_OF_PHONE_ERROR = {"empty": "sms_number_missing", "not_mauritanian": "sms_country_not_supported"}
@@ -73,7 +74,7 @@ class SmsSms(models.Model):
             vals = {
                 "provider_account_id": account.id,
                 "channel": "sms",
-                "body": sms.body,
+                "body": sms_text(sms.body),
                 "rule_id": False,
                 "to_render": False,
                 "sms_uuid": sms.uuid,

@@ -34,6 +34,19 @@ if [ "${#need_pkgs[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_pkgs[@]}" >&2
 fi
 
+# Odoo builds its right-to-left stylesheets (Arabic) with the rtlcss command; without it, it serves the
+# left-to-right ones and only logs a warning. From npm, as Odoo's own install guide says.
+if ! command -v rtlcss >/dev/null; then
+  if ! command -v npm >/dev/null; then
+    command -v apt-get >/dev/null || die "rtlcss (npm) is missing and there is no apt-get to install npm: install rtlcss by hand."
+    log "installing Debian packages: nodejs npm (for rtlcss)"
+    $SUDO apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >&2
+  fi
+  log "installing rtlcss (right-to-left stylesheets for Arabic)"
+  $SUDO npm install -g --silent rtlcss@4 >&2
+fi
+
 # --- 2. PostgreSQL running, with a superuser role for the current user --------------------------
 if command -v pg_lsclusters >/dev/null; then
   read -r pg_ver pg_cluster pg_status < <(pg_lsclusters -h | awk 'NR==1{print $1, $2, $4}')

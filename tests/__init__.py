@@ -17,6 +17,7 @@ from . import (
     test_rule_config,
     test_security,
     test_simulator,
+    test_sms_parts,
     test_sms_routes,
     test_tour,
 )

@@ -3,6 +3,7 @@
 from odoo.exceptions import ValidationError
 from odoo.tools import mute_logger
 
+from ..tools.sms_parts import sms_parts
 from .common import PARTNER_TEMPLATE, NotifyCase
 from .simulator.chinqit import DEMO_API_KEY as CHINQIT_KEY
 from .simulator.chinqit import seed_demo as seed_chinqit
@@ -83,6 +84,14 @@ class TestSmsRule(SmsRouteCase):
         english = self.messages_of(self.mr_partner(name="Sidi", mobile="38089336", lang="en_US"))
         self.assertEqual(french.body, "Bonjour Fatimetou")
         self.assertEqual(english.body, "Hello Sidi")
+
+    def test_french_spaces_do_not_make_it_ucs2(self):
+        """French formats put non-breaking spaces in amounts (65 000 FCFA) and before ! ? : ; sent as plain
+        spaces, the SMS stays GSM-7 (160 characters a part, not 70)."""
+        self.sms_rule(sms_body="Bonjour\u00a0{{ object.name }}\u202f! Solde\u00a0: 65\u202f000 UM")
+        message = self.messages_of(self.mr_partner(name="Mariem"))
+        self.assertEqual(message.body, "Bonjour Mariem ! Solde : 65 000 UM")
+        self.assertEqual(sms_parts(message.body).encoding, "GSM-7")
 
     def test_numbers_refused_before_any_request(self):
         self.sms_rule()

@@ -17,6 +17,16 @@ GSM7_SINGLE, GSM7_PART = 160, 153  # a concatenated part carries a 7-octet heade
 UCS2_SINGLE, UCS2_PART = 70, 67
 
 
+# Spaces that French number and date formats put in a text (65 000 FCFA, 14 h 30): not GSM-7, they would turn
+# a whole SMS into UCS-2 (70 characters a part instead of 160) for a character nobody sees.
+NARROW_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2007": " "})
+
+
+def sms_text(text):
+    """The text as it is sent: invisible non-breaking spaces made plain."""
+    return (text or "").translate(NARROW_SPACES)
+
+
 class SmsParts(NamedTuple):
     encoding: str  # 'GSM-7' or 'UCS-2'
     length: int  # characters as the user counts them
