@@ -99,7 +99,6 @@ class OutboundMessage:
     idempotency_key: str
     channel: str = 'whatsapp'
     body: str | None = None  # the text of an SMS (providers that send free text rather than a template)
-    language: str | None = None  # the recipient's language ('fr_FR'), for providers that localise their texts
 
 
 @dataclass
