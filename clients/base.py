@@ -370,6 +370,25 @@ class BaseClient:
         finally:
             _connection_state.fresh = False
 
+    def _json_answer(self, response, *, on_garbage, refusal_message=None):
+        """The JSON object of a 2xx answer: an unreadable body raises `on_garbage(...)`, and `success: false` is a
+        refusal even with HTTP 200 (its reason: `refusal_message(response)`, by default `_provider_message`)."""
+        label, status = self.provider_label, response.status_code
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise on_garbage(f'{label} answered with an unreadable body.', code='unreadable_answer',
+                             params={'provider': label, 'status': status}, http_status=status, body=response.text)
+        if body.get('success') is False:
+            provider_message = (refusal_message or self._provider_message)(response)
+            raise PermanentError(f'{label} refused the request: {provider_message or "no reason given"}',
+                                 code='refused',
+                                 params={'provider': label, 'status': status, 'provider_message': provider_message},
+                                 http_status=status, body=response.text)
+        return body
+
     @staticmethod
     def _provider_message(response):
         try:

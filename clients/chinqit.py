@@ -166,23 +166,10 @@ class ChinqitClient(BaseClient):
             raise PermanentError(f'Chinqit cannot send this on the channel "{channel}" (only {", ".join(allowed)}).',
                                  code='channel_not_supported', params={'provider': LABEL, 'channel': str(channel)})
 
-    @staticmethod
-    def _body(response, *, on_garbage):
-        """The JSON object of a 2xx answer; `success: false` is a refusal even with HTTP 200."""
+    def _body(self, response, *, on_garbage):
+        """The JSON object of a 2xx answer, with its messageId; `success: false` is a refusal even with HTTP 200."""
         status = response.status_code
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise on_garbage('Chinqit answered with an unreadable body.', code='unreadable_answer',
-                             params={'provider': LABEL, 'status': status}, http_status=status, body=response.text)
-        if body.get('success') is False:
-            provider_message = ChinqitClient._provider_message(response)
-            raise PermanentError(f'Chinqit refused the request: {provider_message or "no reason given"}',
-                                 code='refused',
-                                 params={'provider': LABEL, 'status': status, 'provider_message': provider_message},
-                                 http_status=status, body=response.text)
+        body = self._json_answer(response, on_garbage=on_garbage)
         if not body.get('messageId'):
             raise on_garbage('Chinqit answered without a message reference.', code='no_reference',
                              params={'provider': LABEL, 'status': status}, http_status=status, body=response.text)

@@ -163,23 +163,11 @@ class WapClient(BaseClient):
             'variables': {str(k): '' if v is None else str(v) for k, v in (msg.variables or {}).items()},
         }
 
-    @staticmethod
-    def _data(response, *, on_garbage):
+    def _data(self, response, *, on_garbage):
         """Return the `data` object of a 2xx envelope; `success: false` is a refusal even with HTTP 200."""
         status = response.status_code
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise on_garbage('WAP answered with an unreadable body.', code='unreadable_answer',
-                             params={'provider': LABEL, 'status': status}, http_status=status, body=response.text)
-        if body.get('success') is False:
-            provider_message = str(body.get('message') or '')
-            raise PermanentError(f'WAP refused the request: {provider_message or "no reason given"}',
-                                 code='refused',
-                                 params={'provider': LABEL, 'status': status, 'provider_message': provider_message},
-                                 http_status=status, body=response.text)
+        body = self._json_answer(response, on_garbage=on_garbage,
+                                 refusal_message=lambda r: str(r.json().get('message') or ''))
         data = body.get('data')
         if not isinstance(data, dict) or not data.get('reference'):
             raise on_garbage('WAP answered without a message reference.', code='no_reference',
