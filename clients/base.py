@@ -99,6 +99,10 @@ class OutboundMessage:
     idempotency_key: str
     channel: str = 'whatsapp'
     body: str | None = None  # the text of an SMS (providers that send free text rather than a template)
+    # 'otp': ask the provider to generate and send a one-time code (send_otp_message) rather than a message
+    kind: str = 'message'
+    otp_purpose: str | None = None
+    language: str | None = None  # Odoo language code of the recipient, for providers that localise OTP texts
 
 
 @dataclass
@@ -110,6 +114,16 @@ class SendResult:
     currency: str | None
     raw: dict
     scheduled_at: datetime | None
+
+
+@dataclass
+class OtpVerifyResult:
+    """A provider's answer to "is this the code you sent?". `retries_left` when the provider counts them (0: the code
+    is gone), else None. A wrong, expired or unknown code is an answer, not an error."""
+
+    verified: bool
+    retries_left: int | None
+    message: str
 
 
 @dataclass
@@ -241,6 +255,12 @@ class BaseClient:
     default_base_urls = {}
     provider_label = 'The provider'
     otp_send_limits = ()  # ((window seconds, sends allowed per number), ...) where the provider documents them
+    # The provider generates and checks one-time codes itself (send_otp_message / check_otp); the OTP engine
+    # then never sees the code.
+    supports_otp = False
+    # The provider sends messages we write (templates, SMS texts); False for a provider that only sends its own
+    # one-time codes (Wabek).
+    sends_messages = True
 
     def __init__(self, base_url, credentials, *, environment='production', timeout=10.0, pool_size=8):
         self.environment = environment
@@ -272,6 +292,19 @@ class BaseClient:
 
     def __exit__(self, *exc_info):
         self.close()
+
+    # --- OTP delegated to the provider ------------------------------------------------------------------------
+
+    def send_otp_message(self, outbound):
+        """Ask the provider to generate a code and send it to `outbound.recipient_e164` on `outbound.channel`;
+        return a SendResult whose provider_ref is what check_otp needs."""
+        raise PermanentError(f'{self.provider_label} does not send one-time codes itself.', code='otp_unsupported',
+                             params={'provider': self.provider_label})
+
+    def check_otp(self, provider_ref, phone_e164, code, *, channel='sms'):
+        """Ask the provider whether `code` is the one it sent (provider_ref: send_otp_message's); OtpVerifyResult."""
+        raise PermanentError(f'{self.provider_label} does not check one-time codes itself.', code='otp_unsupported',
+                             params={'provider': self.provider_label})
 
     # --- HTTP -------------------------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from .base import (
     BaseClient,
     ConnectionResult,
     ErrorSpec,
+    OtpVerifyResult,
     OutcomeUnknownError,
     PermanentError,
     RetryableError,
@@ -58,16 +59,6 @@ class OtpSendResult:
     expires_in: int  # seconds
 
 
-@dataclass
-class OtpVerifyResult:
-    """`retries_left` is Chinqit's `retriesLeft` after a wrong code (0: the code is gone). None when Chinqit gives
-    no count: the code expired, was never sent, was already used or its 3 attempts are spent: ask for a new one."""
-
-    verified: bool
-    retries_left: int | None
-    message: str
-
-
 def otp_language(lang):
     """Odoo's 'fr_FR' / 'ar_001' / 'en_US' (or 'fr', 'en', 'ar') -> Chinqit's fr|en|ar; anything else -> 'fr'."""
     code = str(lang or '').replace('-', '_').split('_')[0].lower()
@@ -103,6 +94,7 @@ class ChinqitClient(BaseClient):
     can_lookup_by_idempotency_key = False  # the API has no idempotency key and no search
     deduplicates_by_idempotency_key = False
     supports_status = False  # the document has no status endpoint (nor callback)
+    supports_otp = True
     # "Limitation de débit, envoi d'OTP, par numéro de téléphone par clé API": (window in seconds, sends allowed).
     # Enforced before the call by notify.otp.request, so a person is told when to retry instead of meeting a 429.
     otp_send_limits = ((60, 3), (3600, 10), (86400, 20))
@@ -289,6 +281,17 @@ class ChinqitClient(BaseClient):
         if success is False and _error_strings(data):
             self._body(response, on_garbage=OutcomeUnknownError)  # raises the refusal
         return self._verify_result(data)
+
+    def send_otp_message(self, outbound):
+        """The OTP engine's delegated send: Chinqit generates the code. Verification is by number (check_otp)."""
+        result = self.send_otp(outbound.recipient_e164, channel=outbound.channel, language=outbound.language)
+        return SendResult(provider_ref=result.message_id, status='sent', provider_status='otp_sent', cost=None,
+                          currency=None, raw={'messageId': result.message_id, 'expiresIn': result.expires_in},
+                          scheduled_at=None)
+
+    def check_otp(self, provider_ref, phone_e164, code, *, channel='sms'):
+        """Chinqit checks a code by number and channel; `provider_ref` is not needed."""
+        return self.verify_otp(phone_e164, code, channel=channel)
 
     @staticmethod
     def _verify_result(data):

@@ -2,10 +2,12 @@
 
 from .base import PermanentError
 from .chinqit import ChinqitClient
+from .wabek import WabekClient
 from .wap import WapClient
 
 CLIENTS = {
     'chinqit': ChinqitClient,
+    'wabek': WabekClient,
     'wap': WapClient,
 }
 

@@ -62,6 +62,7 @@ class NotifyMessage(models.Model):
         budget = CronBudget(time_budget)
         self._isolated(self._recover_stuck_messages)
         self._isolated(self._report_archived_accounts)
+        self._dispatch_urgent(budget)
         accounts = self.env["notify.provider.account"].sudo().search([("active", "=", True), ("paused", "=", False)])
         for account in accounts:
             if budget.exhausted(margin=account.timeout):
@@ -152,7 +153,24 @@ class NotifyMessage(models.Model):
 
     # ---- one account ----------------------------------------------------------------------------------
     @api.model
-    def _dispatch_account(self, account, batch_limit=None, budget=None):
+    def _dispatch_urgent(self, budget):
+        """Messages with a priority (one-time codes) first, whichever account they use: called before each batch,
+        so a login code waits for one batch at most, never behind a backlog of bulk notifications."""
+        self.env.flush_all()
+        self.env.cr.execute("""SELECT DISTINCT provider_account_id FROM notify_message
+                                WHERE state = 'queued' AND priority IS NOT NULL AND next_attempt_at <= %s""",
+                            [fields.Datetime.now()])
+        account_ids = [row[0] for row in self.env.cr.fetchall()]
+        if not account_ids:
+            return
+        accounts = self.env["notify.provider.account"].sudo().search(
+            [("id", "in", account_ids), ("active", "=", True), ("paused", "=", False)])
+        for account in accounts:
+            self._isolated(lambda account=account: self._dispatch_account(account, budget=budget, urgent=True))
+
+    @api.model
+    def _dispatch_account(self, account, batch_limit=None, budget=None, urgent=False):
+        """Send the account's due messages batch after batch; ``urgent``: only those with a priority."""
         client = self._client_or_pause(account)
         if client is None:
             return
@@ -160,13 +178,15 @@ class NotifyMessage(models.Model):
         commit = _auto_commit()
         sent_batches = 0
         while batch_limit is None or sent_batches < batch_limit:
-            if budget.exhausted(margin=account.timeout):
+            if budget.exhausted(margin=account.timeout) and not urgent:
                 self._trigger_dispatch()
                 break
             if commit:
                 self._commit_read_committed()
-            self._render_pending(account)
-            messages, wait_until = self._claim_batch(account)
+            if not urgent:
+                self._dispatch_urgent(budget)
+                self._render_pending(account)
+            messages, wait_until = self._claim_batch(account, urgent=urgent)
             if commit:
                 self._commit_read_committed()  # 'sending' is durable before any request leaves
             if not messages:
@@ -193,7 +213,7 @@ class NotifyMessage(models.Model):
         self.env.cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
 
     @api.model
-    def _claim_batch(self, account):
+    def _claim_batch(self, account, urgent=False):
         """Lock the account row (serialises claims per account across workers), then claim due messages.
 
         Returns (messages, wait_until): when nothing can be claimed, wait_until tells when to come back
@@ -215,11 +235,14 @@ class NotifyMessage(models.Model):
              WHERE id IN (SELECT id FROM notify_message
                            WHERE provider_account_id = %(account)s AND state = 'queued' AND to_render IS NOT TRUE
                              AND (next_attempt_at IS NULL OR next_attempt_at <= %(now)s)
+                             AND (expires_at IS NULL OR expires_at > %(now)s)
+                             AND (otp_kind IS DISTINCT FROM 'local' OR otp_code IS NOT NULL)
+                             {urgent}
                         ORDER BY next_attempt_at NULLS FIRST, id
                            LIMIT %(limit)s
                       FOR UPDATE SKIP LOCKED)
          RETURNING id
-            """,
+            """.replace("{urgent}", "AND priority IS NOT NULL" if urgent else ""),
             {"now": now, "account": account.id, "limit": capacity},
         )
         ids = [row[0] for row in cr.fetchall()]
@@ -227,6 +250,8 @@ class NotifyMessage(models.Model):
         if ids:
             self._count_requests(account, now, len(ids))
             return self.sudo().browse(sorted(ids)), None
+        if urgent:
+            return self.browse(), None  # what is not urgent waits for the account's own turn
         cr.execute(
             "SELECT min(next_attempt_at) FROM notify_message WHERE provider_account_id = %s AND state = 'queued'",
             [account.id],
@@ -286,6 +311,8 @@ class NotifyMessage(models.Model):
 
         def send(item):
             try:
+                if item[1].kind == "otp":
+                    return client.send_otp_message(item[1])
                 return client.send(item[1])
             except ProviderError as error:
                 return error

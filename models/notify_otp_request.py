@@ -10,9 +10,9 @@ import hashlib
 from datetime import timedelta
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
 
 from ..clients.registry import get_client_class
+from ..tools.otp import OtpRefused
 
 
 class NotifyOtpRequest(models.Model):
@@ -35,7 +35,7 @@ class NotifyOtpRequest(models.Model):
 
     @api.model
     def _reserve(self, account, recipient_e164, channel):
-        """Count this request in the number's windows, or raise UserError saying when a code may be asked again.
+        """Count this request in the number's windows, or raise OtpRefused (a UserError) saying when to ask again.
 
         Serialised per (account, number) with a transaction-level advisory lock, so that two requests at the same
         moment cannot both take the last slot."""
@@ -56,9 +56,9 @@ class NotifyOtpRequest(models.Model):
                 retry_at = max(retry_at or free_at, free_at)
         if retry_at:
             wait = max(int((retry_at - now).total_seconds()) + 1, 1)
-            raise UserError(self.env._(
+            raise OtpRefused(self.env._(
                 "Too many codes were sent to %(number)s. Try again in %(wait)s.", number=recipient_e164,
-                wait=self._wait_text(wait)))
+                wait=self._wait_text(wait)), reason="provider_limit", retry_after=wait)
         return self.sudo().create({"provider_account_id": account.id, "recipient_e164": recipient_e164,
                                    "channel": channel, "requested_at": now})
 

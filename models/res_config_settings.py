@@ -19,6 +19,20 @@ class ResConfigSettings(models.TransientModel):
         related="company_id.notify_sms_account_id", readonly=False, groups="notify_rules.group_notify_manager",
         domain="[('provider', '=', 'chinqit'), ('company_id', '=', company_id)]",
     )
+    # one-time codes (models/res_company_otp.py)
+    notify_otp_length = fields.Integer(related="company_id.notify_otp_length", readonly=False)
+    notify_otp_validity_minutes = fields.Integer(related="company_id.notify_otp_validity_minutes", readonly=False)
+    notify_otp_max_attempts = fields.Integer(related="company_id.notify_otp_max_attempts", readonly=False)
+    notify_otp_resend_cooldown = fields.Integer(related="company_id.notify_otp_resend_cooldown", readonly=False)
+    notify_otp_phone_hourly = fields.Integer(related="company_id.notify_otp_phone_hourly", readonly=False)
+    notify_otp_phone_daily = fields.Integer(related="company_id.notify_otp_phone_daily", readonly=False)
+    notify_otp_ip_minute = fields.Integer(related="company_id.notify_otp_ip_minute", readonly=False)
+    notify_otp_ip_hourly = fields.Integer(related="company_id.notify_otp_ip_hourly", readonly=False)
+    notify_otp_ip_daily = fields.Integer(related="company_id.notify_otp_ip_daily", readonly=False)
+    notify_otp_country_ids = fields.Many2many(related="company_id.notify_otp_country_ids", readonly=False)
+    notify_otp_login_policy = fields.Selection(related="company_id.notify_otp_login_policy", readonly=False)
+    notify_otp_login_no_mobile = fields.Selection(related="company_id.notify_otp_login_no_mobile", readonly=False)
+    notify_otp_trusted_days = fields.Integer(related="company_id.notify_otp_trusted_days", readonly=False)
 
     @api.constrains("notify_dispatch_interval", "notify_poll_interval")
     def _check_notify_intervals(self):

@@ -56,4 +56,11 @@ if [ "${1:-}" = "--intents" ]; then  # the cost of each way of writing the inten
   shift
   exec "$VENV/bin/python" bench/bench_intents.py --db "$DB" --config "$ODOO_CONF" "$@"
 fi
-exec "$VENV/bin/python" bench/bench_rules.py --db "$DB" --config "$ODOO_CONF" "$@"
+if [ "${1:-}" = "--otp" ]; then  # OTP API round trips next to /web/health (bench/bench_otp.py)
+  shift
+  exec "$VENV/bin/python" bench/bench_otp.py --db "$DB" --config "$ODOO_CONF" "$@"
+fi
+"$VENV/bin/python" bench/bench_rules.py --db "$DB" --config "$ODOO_CONF" "$@"
+if [ $# -eq 0 ]; then  # the default `make bench` also measures the OTP API
+  "$VENV/bin/python" bench/bench_otp.py --db "$DB" --config "$ODOO_CONF"
+fi

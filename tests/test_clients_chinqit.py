@@ -6,6 +6,7 @@ import phonenumbers
 import requests
 
 from ..clients import base, chinqit, phone, wap
+from ..clients.base import OtpVerifyResult
 from ..clients.registry import get_client_class
 from .common import LoopbackCase
 from .simulator import Simulator
@@ -315,11 +316,11 @@ class TestChinqitOtp(ChinqitCase):
         self.assertRegex(code, r'^[0-9]{6}$')
         self.assertIn(code, sent['message'])
         verified = self.client.verify_otp(NUMBER, code)
-        self.assertEqual(verified, chinqit.OtpVerifyResult(True, None, 'OTP verified successfully'))
+        self.assertEqual(verified, OtpVerifyResult(True, None, 'OTP verified successfully'))
         self.assertEqual(self.chinqit.requests[1]['json'], {'phoneNumber': NUMBER, 'otp': code, 'channel': 'sms'})
         # consumed: the same code again is an unknown OTP
         self.assertEqual(self.client.verify_otp(NUMBER, code),
-                         chinqit.OtpVerifyResult(False, None, 'OTP expired or not found'))
+                         OtpVerifyResult(False, None, 'OTP expired or not found'))
 
     def test_wrong_codes(self):
         self.client.send_otp(NUMBER)
@@ -420,7 +421,7 @@ class TestChinqitOtp(ChinqitCase):
 
     def test_verify_answers_the_document_leaves_open(self):
         self.replace_answer(200, {'success': False, 'message': 'Invalid OTP', 'retriesLeft': 2})
-        self.assertEqual(self.client.verify_otp(NUMBER, '123456'), chinqit.OtpVerifyResult(False, 2, 'Invalid OTP'))
+        self.assertEqual(self.client.verify_otp(NUMBER, '123456'), OtpVerifyResult(False, 2, 'Invalid OTP'))
         self.replace_answer(400, {'success': False, 'message': 'Validation failed', 'errors': ['otp is required']})
         error = self.raised(base.PermanentError, self.client.verify_otp, NUMBER, '123456')
         self.assertEqual((error.code, error.params['provider_message']),

@@ -51,10 +51,10 @@ class TestDispatchIsolation(NotifyCase):
         Message = type(self.env["notify.message"])
         original = Message._claim_batch
 
-        def claim(model, account):
+        def claim(model, account, urgent=False):
             if account == self.account:
                 raise RuntimeError("a bug while claiming")
-            return original(model, account)
+            return original(model, account, urgent=urgent)
 
         with patch.object(Message, "_claim_batch", claim):
             self.dispatch()

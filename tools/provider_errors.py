@@ -92,6 +92,18 @@ ERROR_TEXTS = {
         "The SMS Retriever hash of the app must be exactly 11 characters (letters, digits, + or /) and only goes "
         "with the SMS channel of %(provider)s.", provider=p['provider']),
     'bad_otp_format': lambda env, p: env._("A verification code is exactly 6 digits."),
+    'otp_unsupported': lambda env, p: env._(
+        "%(provider)s does not send nor check one-time codes itself: send our code in a template or an SMS.",
+        provider=p['provider']),
+    'otp_only': lambda env, p: env._(
+        "%(provider)s only sends the one-time codes it generates itself: it cannot send this message. Choose "
+        "another provider account for this rule.", provider=p['provider']),
+    'bad_otp_purpose': lambda env, p: env._(
+        "The purpose of a %(provider)s code must be a text of 1 to %(max)s characters.",
+        provider=p['provider'], max=p['max']),
+    'missing_otp_reference': lambda env, p: env._(
+        "There is no %(provider)s reference to check this code against: ask for a new code.",
+        provider=p['provider']),
     # -- network --
     'unreachable': lambda env, p: env._(
         "%(provider)s could not be reached (%(error_type)s): check the base URL of the provider account and the "

@@ -1,6 +1,7 @@
 # Provider simulator used by the tests and by `make run`: stdlib + phonenumbers only, never `odoo` nor `clients`.
 from .chinqit import DEMO_API_KEY as CHINQIT_DEMO_API_KEY, ChinqitSimulator
 from .server import FAULT_KINDS, ProviderSimulator, Simulator
+from .wabek import DEMO_API_KEY as WABEK_DEMO_API_KEY, WabekSimulator
 from .wap import (
     DEMO_API_KEY,
     DEMO_INVOICE_AUTOMATION,
@@ -20,6 +21,8 @@ __all__ = [
     'FAULT_KINDS',
     'ProviderSimulator',
     'Simulator',
+    'WABEK_DEMO_API_KEY',
+    'WabekSimulator',
     'WapSimulator',
     'seed_demo',
 ]

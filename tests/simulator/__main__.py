@@ -14,12 +14,16 @@ if __package__:
     from .chinqit import DEMO_API_KEY as CHINQIT_DEMO_API_KEY
     from .chinqit import seed_demo as seed_chinqit
     from .server import Simulator
+    from .wabek import DEMO_API_KEY as WABEK_DEMO_API_KEY
+    from .wabek import seed_demo as seed_wabek
     from .wap import DEMO_API_KEY, DEMO_INVOICE_AUTOMATION, DEMO_OTP_AUTOMATION, DEMO_SECRET_B64, seed_demo
 else:  # run as a script: make the `simulator` package importable from its parent directory
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from simulator.chinqit import DEMO_API_KEY as CHINQIT_DEMO_API_KEY
     from simulator.chinqit import seed_demo as seed_chinqit
     from simulator.server import Simulator
+    from simulator.wabek import DEMO_API_KEY as WABEK_DEMO_API_KEY
+    from simulator.wabek import seed_demo as seed_wabek
     from simulator.wap import DEMO_API_KEY, DEMO_INVOICE_AUTOMATION, DEMO_OTP_AUTOMATION, DEMO_SECRET_B64, seed_demo
 
 DEMO_PROGRESS_SECONDS = (1, 30, 8 * 60)  # a WAP message is sent, delivered, read this long after it was accepted
@@ -39,6 +43,7 @@ def main(argv=None):
     # check found the message read already, and Delivered was never seen.
     sim.wap.progress_seconds = DEMO_PROGRESS_SECONDS
     seed_chinqit(sim.chinqit)
+    seed_wabek(sim.wabek)
     sim.start()
     print(f'Simulator listening on {sim.url}')
     print(f'  WAP base URL: {sim.base_url("wap")}  api_key={DEMO_API_KEY}  api_secret={DEMO_SECRET_B64}')
@@ -46,6 +51,7 @@ def main(argv=None):
           f'{DEMO_INVOICE_AUTOMATION} (customer_name, invoice_number, amount_due)')
     print('  WAP messages: sent, delivered, read %s s after acceptance' % ', '.join(map(str, DEMO_PROGRESS_SECONDS)))
     print(f'  Chinqit base URL: {sim.base_url("chinqit")}  api_key={CHINQIT_DEMO_API_KEY}')
+    print(f'  Wabek base URL: {sim.base_url("wabek")}  api_key={WABEK_DEMO_API_KEY}')
     try:
         sim._thread.join()
     except KeyboardInterrupt:

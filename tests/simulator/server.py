@@ -178,9 +178,10 @@ class Simulator:
     def __init__(self, port=0, host='127.0.0.1', providers=None):
         if providers is None:
             from .chinqit import ChinqitSimulator  # late imports: the providers build on this module
+            from .wabek import WabekSimulator
             from .wap import WapSimulator
 
-            providers = [WapSimulator(), ChinqitSimulator()]
+            providers = [WapSimulator(), ChinqitSimulator(), WabekSimulator()]
         self.providers = {provider.name: provider for provider in providers}
         self.httpd = ThreadingHTTPServer((host, port), _Handler)
         self.httpd.daemon_threads = True

@@ -1,0 +1,2 @@
+from . import otp_api
+from . import otp_login
