@@ -375,7 +375,8 @@ class NotifyOtp(models.Model):
             "too_many_attempts": self.env._("Too many wrong codes: this code is locked. Ask for a new code."),
             "replaced": self.env._("A newer code was sent: use the last one you received."),
             "not_sent": self.env._("The code could not be sent (%s). Ask for a new code.", self.failure_reason)
-            if len(self) == 1 and self.failure_reason else self.env._("The code could not be sent. Ask for a new code."),
+            if len(self) == 1 and self.failure_reason
+            else self.env._("The code could not be sent. Ask for a new code."),
         }
         return OtpCheck(valid=False, reason=reason, message=texts[reason])
 

@@ -18,7 +18,7 @@ class ResUsers(models.Model):
     notify_otp_login = fields.Boolean(
         string="Login code by SMS/WhatsApp", copy=False,
         help="Ask for a code sent to your mobile after your password, when your company lets each user choose "
-             "(policy \"Selected users\"). Companies may also require it for everyone.")
+             "(policy \"Users who turned it on\"). Companies may also require it for everyone.")
     notify_otp_login_required = fields.Boolean(
         string="Login code asked", compute="_compute_notify_otp_login",
         help="A code sent to the mobile is asked after the password at the next login (the company's policy, "

@@ -16,7 +16,9 @@ from odoo import SUPERUSER_ID, api, fields, sql_db
 from odoo.modules.registry import Registry
 from odoo.tests.common import BaseCase, get_db_name, tagged
 
+from ..tools.otp import OtpRefused
 from .common import PARTNER_TEMPLATE, NotifySimulatorMixin
+from .simulator.wap import DEMO_OTP_AUTOMATION
 
 DISPATCH_SCRIPT = textwrap.dedent(
     """
@@ -162,6 +164,63 @@ class TestDurability(NotifySimulatorMixin, BaseCase):
             cr.execute("SELECT write_uid, count(*) FROM notify_message WHERE id IN %s GROUP BY write_uid", [tuple(ids)])
             per_worker = dict(cr.fetchall())
         self.assertEqual(set(per_worker), set(worker_uids), f"both dispatchers sent a share: {per_worker}")
+
+    def test_two_code_requests_at_once_make_one_code(self):
+        """Two requests for the same number at the same moment, each from a transaction that started before the
+        other committed (as two HTTP requests do): the lock row makes the second fail with a serialization error
+        (Odoo's HTTP layer replays such a request, which then meets the cooldown) or wait and meet the cooldown;
+        never two codes."""
+        number = "+237690000555"
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            company = env.ref("base.main_company")
+            saved = {"country_id": company.country_id.id,
+                     "notify_otp_country_ids": [(6, 0, company.notify_otp_country_ids.ids)]}
+            company.write({"country_id": env.ref("base.cm").id, "notify_otp_country_ids": [(5,)]})
+            rule_id = env["notify.rule"].create({
+                "name": "Durability codes", "trigger": "on_otp_request", "otp_purposes": "durability",
+                "action": "send_template", "provider_account_id": self.account_id, "channel": "whatsapp",
+                "template_ref": DEMO_OTP_AUTOMATION, "company_id": company.id}).id
+
+        def cleanup():
+            with self.registry.cursor() as cr:
+                env = api.Environment(cr, SUPERUSER_ID, {})
+                cr.execute("DELETE FROM notify_message WHERE otp_id IN (SELECT id FROM notify_otp WHERE purpose = %s)",
+                           ["durability"])
+                cr.execute("DELETE FROM notify_otp WHERE purpose = %s", ["durability"])
+                cr.execute("DELETE FROM notify_otp_lock WHERE key = %s", [f"phone:{number}"])
+                env["notify.rule"].browse(rule_id).unlink()
+                env.ref("base.main_company").write(saved)
+        self.addCleanup(cleanup)
+
+        barrier = threading.Barrier(2)
+        outcomes = []
+
+        def worker():
+            try:
+                with self.registry.cursor() as cr:
+                    env = self.thread_env(cr)
+                    env.cr.execute("SELECT count(*) FROM notify_otp")  # the snapshot starts before the other commits
+                    barrier.wait(10)
+                    env["notify.otp"]._notify_request("durability", number)
+                    time.sleep(0.5)  # commit late: the other request meets the lock row meanwhile
+                outcomes.append("created")
+            except OtpRefused as refusal:
+                outcomes.append(refusal.reason)
+            except psycopg2.errors.SerializationFailure:
+                outcomes.append("replayed by Odoo")
+
+        threads = [threading.Thread(target=worker) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        self.assertEqual(len(outcomes), 2, outcomes)
+        self.assertEqual(outcomes.count("created"), 1, outcomes)
+        self.assertIn([o for o in outcomes if o != "created"][0], ("replayed by Odoo", "cooldown"))
+        with self.registry.cursor() as cr:
+            cr.execute("SELECT count(*) FROM notify_otp WHERE purpose = 'durability'")
+            self.assertEqual(cr.fetchone()[0], 1, "one code, not two")
 
     def test_queued_messages_wake_the_cron_workers(self):
         """The pre-commit enqueue adds a dispatcher trigger and, after commit, NOTIFYs the cron workers."""
