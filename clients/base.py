@@ -306,6 +306,17 @@ class BaseClient:
         raise PermanentError(f'{self.provider_label} does not check one-time codes itself.', code='otp_unsupported',
                              params={'provider': self.provider_label})
 
+    def _not_provider_url(self, status, body):
+        """An answer that is not the provider's (another site's page, a web server's 404): the base URL is wrong,
+        which pauses the account."""
+        params = {'provider': self.provider_label, 'url': self.base_url}
+        if status != 404:
+            params['status'] = status
+        return AccountError(
+            f'{self.base_url} answered HTTP {status} with something that is not a {self.provider_label} answer: '
+            'check the base URL.', code='not_provider_url', params=params, http_status=status, body=body,
+        )
+
     # --- HTTP -------------------------------------------------------------------------------------------------
 
     def _auth_headers(self, method, path):

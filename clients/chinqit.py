@@ -131,15 +131,6 @@ class ChinqitClient(BaseClient):
                 raise
             raise self._not_provider_url(404, exc.body) from exc
 
-    def _not_provider_url(self, status, body):
-        params = {'provider': LABEL, 'url': self.base_url}
-        if status != 404:
-            params['status'] = status
-        return AccountError(
-            f'{self.base_url} answered HTTP {status} with something that is not a Chinqit answer: check the base URL.',
-            code='not_provider_url', params=params, http_status=status, body=body,
-        )
-
     @staticmethod
     def _recipient(raw):
         """'+222XXXXXXXX', or a PermanentError before anything is sent."""

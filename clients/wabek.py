@@ -152,15 +152,6 @@ class WabekClient(BaseClient):
         data = _json_object(text) or {}
         return str(data.get('errorMessage') or data.get('error') or '')[:200]
 
-    def _not_provider_url(self, status, body):
-        params = {'provider': LABEL, 'url': self.base_url}
-        if status != 404:
-            params['status'] = status
-        return AccountError(
-            f'{self.base_url} answered HTTP {status} with something that is not a Wabek answer: check the base URL.',
-            code='not_provider_url', params=params, http_status=status, body=body,
-        )
-
     @staticmethod
     def _recipient(raw):
         """'+905551234567' (E.164, as the document's example), or a PermanentError before anything is sent."""

@@ -41,8 +41,7 @@ class NotifyRule(models.Model):
         """The rule's own delivery and each route are checked alike: what to send, through an account of the
         rule's company that carries the channel."""
         self.ensure_one()
-        label = self.name if owner == self else self.env._("%(rule)s, route %(n)s", rule=self.name,
-                                                           n=owner.sequence)
+        label = self._delivery_label(owner)
         if owner.action == "send_sms":
             if owner.channel != "sms":
                 raise ValidationError(self.env._("Rule %s: an SMS goes on the SMS channel.", label))
@@ -52,6 +51,14 @@ class NotifyRule(models.Model):
                 model, owner.sms_body, self.env._("Rule %s, SMS text", label))
         elif not (owner.template_ref or "").strip():
             raise ValidationError(self.env._("Rule %s: the template reference is required.", label))
+        self._check_delivery_account(owner)
+
+    def _delivery_label(self, owner):
+        return self.name if owner == self else self.env._("%(rule)s, route %(n)s", rule=self.name, n=owner.sequence)
+
+    def _check_delivery_account(self, owner):
+        """An account of the rule's company that carries the delivery's channel."""
+        label = self._delivery_label(owner)
         account = owner.provider_account_id
         if account.provider and owner.channel not in get_client_class(account.provider).channels:
             raise ValidationError(self.env._(

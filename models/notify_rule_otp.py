@@ -87,7 +87,7 @@ class NotifyRule(models.Model):
     def _check_delivery(self, owner, model):
         self.ensure_one()
         is_otp = self.trigger in OTP_TRIGGERS
-        label = self.name if owner == self else self.env._("%(rule)s, route %(n)s", rule=self.name, n=owner.sequence)
+        label = self._delivery_label(owner)
         if owner.action == "send_otp":
             if not is_otp:
                 raise ValidationError(self.env._(
@@ -99,16 +99,7 @@ class NotifyRule(models.Model):
                 raise ValidationError(self.env._(
                     "Rule %(rule)s: %(provider)s does not send codes of its own; send our code in a template or an "
                     "SMS instead.", rule=label, provider=value_to_text(account, "provider", account.provider)))
-            if client is not None and owner.channel not in client.channels:
-                raise ValidationError(self.env._(
-                    "Rule %(rule)s: %(provider)s does not carry %(channel)s messages.", rule=label,
-                    provider=value_to_text(account, "provider", account.provider),
-                    channel=value_to_text(owner, "channel", owner.channel)))
-            if account.company_id != self.company_id:
-                raise ValidationError(self.env._(
-                    "Rule %(rule)s: the provider account %(account)s belongs to %(account_company)s, not to "
-                    "%(company)s.", rule=label, account=account.name, account_company=account.company_id.name,
-                    company=self.company_id.name))
+            self._check_delivery_account(owner)
             return
         account = owner.provider_account_id
         if account.provider and not get_client_class(account.provider).sends_messages:

@@ -393,7 +393,10 @@ class TestOtpDelivery(OtpCase):
         challenge = self.request()
         self.env["notify.message"]._dispatch_account(self.account, batch_limit=1)
         self.assertEqual(challenge.message_ids.state, "sent", "the code leaves in the first batch")
-        self.assertEqual(len(backlog.filtered(lambda m: m.state == "sent")), 2)
+        posts = [r["json"] for r in self.wap_sim.requests if r["method"] == "POST"]
+        self.assertIn("code_otp", posts[0]["variables"], "the code goes before the older backlog")
+        self.assertEqual(backlog.filtered(lambda m: m.state == "sent"),
+                         backlog.sorted("id")[:len(posts) - 1], "then the backlog, oldest first")
         # a code on another account is sent while this account works through its backlog
         self.chinqit_otp_rule(name="MR codes", otp_purposes="mr")
         mr = self.request(phone=MR_NUMBER, purpose="mr")
