@@ -49,6 +49,19 @@ REFUSAL_STATUS = {
     "invalid_phone": 400, "country_not_allowed": 400,
     "no_rule": 503, "no_delivery": 503,
 }
+# The doc-style English reasons of Wabek's API, by check reason (the served API keeps them for compatibility)
+WABEK_REASONS = {
+    "invalid_code": "Invalid OTP",
+    "expired": "OTP expired",
+    "used": "OTP already used",
+    "too_many_attempts": "Too many attempts",
+    "replaced": "OTP replaced by a newer one",
+    "not_sent": "OTP not sent",
+    "ip_blocked": "Too many attempts",
+    "user_blocked": "Too many attempts",
+    "unknown_challenge": "OTP not found",
+    "provider_error": "OTP could not be checked",
+}
 # Verdicts refused with another status than 200 (the `reason` sentences are the engine's, English as Wabek's)
 CHECK_STATUS = {"ip_blocked": 429, "user_blocked": 429, "provider_error": 503}
 
@@ -133,7 +146,7 @@ class OtpApiController(http.Controller):
             check = challenge._notify_verify(code, client_ip=request.httprequest.remote_addr)
         if check.valid:
             return 200, {"valid": True}
-        answer = {"valid": False, "reason": challenges._notify_wabek_reason(check), "code": check.reason}
+        answer = {"valid": False, "reason": WABEK_REASONS.get(check.reason, "Invalid OTP"), "code": check.reason}
         retry_after = _retry_after(check.retry_after)
         if retry_after:
             answer["retryAfter"] = retry_after

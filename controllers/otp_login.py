@@ -109,7 +109,7 @@ class NotifyOtpLogin(web_home.Home):
         Otp = request.env["notify.otp"]
         mine = Otp._notify_find(request.session.get(SESSION_KEY))
         if mine and (mine.user_id != user or mine.purpose != LOGIN_PURPOSE):
-            mine = Otp._notify_find(None)
+            mine = Otp.browse()
         if mine and self._notify_otp_live(mine):
             return mine
         live = Otp.sudo().search([("user_id", "=", user.id), ("purpose", "=", LOGIN_PURPOSE),
@@ -130,7 +130,7 @@ class NotifyOtpLogin(web_home.Home):
         check = None
         try:
             with user._assert_can_auth(user=user.id):
-                check = (challenge or request.env["notify.otp"]._notify_find(None))._notify_verify(
+                check = (challenge or request.env["notify.otp"].browse())._notify_verify(
                     code, client_ip=request.httprequest.remote_addr)
                 if not check.valid and was_pending and check.reason in GUESS_REASONS:
                     raise AccessDenied(check.message)

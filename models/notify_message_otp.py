@@ -70,10 +70,7 @@ class NotifyMessage(models.Model):
     def _apply_outcome_unknown(self, result, client):
         if not self.otp_id:
             return super()._apply_outcome_unknown(result, client)
-        reason = provider_error_text(self._user_env(), result)
-        self._fail(reason)
-        self._notify_fallback(reason)
-        return None
+        return self._mark_unknown(provider_error_text(self._user_env(), result))
 
     def _notify_fallback(self, reason):
         if not self.otp_id:
@@ -82,11 +79,12 @@ class NotifyMessage(models.Model):
         return self.browse()
 
     def _mark_unknown(self, reason):
-        """A code whose sending was interrupted: the person asks for a new one (never re-sent)."""
+        """A code whose answer was lost or whose sending was interrupted is never held nor re-sent: it fails, and the
+        next route (or the person, asking again) takes over."""
         if not self.otp_id:
             return super()._mark_unknown(reason)
         self._fail(reason)
-        self.otp_id._otp_message_failed(self, reason)
+        self._notify_fallback(reason)
         return None
 
     def action_retry(self):

@@ -14,10 +14,10 @@ from odoo import api, fields, models
 
 from ..clients.base import ProviderError
 from ..clients.phone import InvalidPhoneError, format_international, split_e164, to_e164
-from ..clients.registry import get_client_class
 from ..tools import otp as otp_tools
 from ..tools.otp import OtpCheck, OtpRefused
-from ..tools.provider_errors import phone_error_text, provider_error_text
+from ..tools.provider_errors import provider_error_text
+from ..tools.rate_window import wait_text, window_wait
 
 STATES = [
     ("pending", "Waiting for the code"),
@@ -29,19 +29,6 @@ STATES = [
 ]
 CLOSED_REASONS = {"verified": "used", "expired": "expired", "locked": "too_many_attempts", "replaced": "replaced",
                   "failed": "not_sent"}
-# The doc-style English reasons of Wabek's API, by check reason (the served API keeps them for compatibility)
-WABEK_REASONS = {
-    "invalid_code": "Invalid OTP",
-    "expired": "OTP expired",
-    "used": "OTP already used",
-    "too_many_attempts": "Too many attempts",
-    "replaced": "OTP replaced by a newer one",
-    "not_sent": "OTP not sent",
-    "ip_blocked": "Too many attempts",
-    "user_blocked": "Too many attempts",
-    "unknown_challenge": "OTP not found",
-    "provider_error": "OTP could not be checked",
-}
 
 
 class NotifyOtp(models.Model):
@@ -128,10 +115,7 @@ class NotifyOtp(models.Model):
         try:
             return to_e164(raw, company.country_id.code or None)
         except InvalidPhoneError as error:
-            country = self.env["res.country"].search([("code", "=", error.country)], limit=1) if error.country \
-                else None
-            raise OtpRefused(phone_error_text(self.env, error, country.name if country else ""),
-                             reason="invalid_phone") from None
+            raise OtpRefused(self.env["notify.rule"]._phone_error_text(error), reason="invalid_phone") from None
 
     def _otp_allowed_countries(self, company):
         codes = set(company.notify_otp_country_ids.mapped("code"))
@@ -185,50 +169,33 @@ class NotifyOtp(models.Model):
         (a second login a minute later) or that could not be sent does not hold the next one back."""
         self.env.flush_all()
         now = fields.Datetime.now()
-        cooldown = company.notify_otp_resend_cooldown or 0
-        if cooldown:
-            self.env.cr.execute(
-                """SELECT max(requested_at) FROM notify_otp
-                    WHERE recipient_e164 = %s AND purpose = %s AND requested_at > %s AND state = 'pending'""",
-                [e164, purpose, now - timedelta(seconds=cooldown)])
-            last = self.env.cr.fetchone()[0]
-            if last:
-                wait = self._otp_seconds_until(last + timedelta(seconds=cooldown), now)
-                raise OtpRefused(self.env._("A code was just sent. You can ask for a new one in %s.",
-                                            self._otp_wait_text(wait)), reason="cooldown", retry_after=wait)
-        windows = [("recipient_e164", e164, 3600, company.notify_otp_phone_hourly, "phone_limit"),
-                   ("recipient_e164", e164, 86400, company.notify_otp_phone_daily, "phone_limit")]
+        cr = self.env.cr
+        pending = {"recipient_e164": e164, "purpose": purpose, "state": "pending"}
+        cooldown = company.notify_otp_resend_cooldown
+        wait = window_wait(cr, self._table, "requested_at", pending, cooldown, 1 if cooldown else 0, now)
+        if wait:
+            raise OtpRefused(self.env._("A code was just sent. You can ask for a new one in %s.",
+                                        wait_text(self.env, wait)), reason="cooldown", retry_after=wait)
+        windows = [({"recipient_e164": e164}, 3600, company.notify_otp_phone_hourly, "phone_limit"),
+                   ({"recipient_e164": e164}, 86400, company.notify_otp_phone_daily, "phone_limit")]
         if client_ip:
-            windows += [("client_ip", client_ip, 60, company.notify_otp_ip_minute, "ip_limit"),
-                        ("client_ip", client_ip, 3600, company.notify_otp_ip_hourly, "ip_limit"),
-                        ("client_ip", client_ip, 86400, company.notify_otp_ip_daily, "ip_limit")]
-        for column, value, seconds, allowed, reason in windows:
-            if not allowed:
+            windows += [({"client_ip": client_ip}, 60, company.notify_otp_ip_minute, "ip_limit"),
+                        ({"client_ip": client_ip}, 3600, company.notify_otp_ip_hourly, "ip_limit"),
+                        ({"client_ip": client_ip}, 86400, company.notify_otp_ip_daily, "ip_limit")]
+        for filters, seconds, allowed, reason in windows:
+            wait = window_wait(cr, self._table, "requested_at", filters, seconds, allowed, now)
+            if not wait:
                 continue
-            self.env.cr.execute(
-                f"""SELECT requested_at FROM notify_otp WHERE {column} = %s AND requested_at > %s
-                    ORDER BY requested_at DESC OFFSET %s LIMIT 1""",  # noqa: S608 - column is one of two names
-                [value, now - timedelta(seconds=seconds), allowed - 1])
-            row = self.env.cr.fetchone()
-            if row:
-                wait = self._otp_seconds_until(row[0] + timedelta(seconds=seconds), now)
-                if reason == "phone_limit":
-                    text = self.env._("Too many codes were sent to %(number)s. Try again in %(wait)s.",
-                                      number=format_international(e164), wait=self._otp_wait_text(wait))
-                else:
-                    text = self.env._("Too many codes were asked from this connection. Try again in %s.",
-                                      self._otp_wait_text(wait))
-                raise OtpRefused(text, reason=reason, retry_after=wait)
+            if reason == "phone_limit":
+                text = self.env._("Too many codes were sent to %(number)s. Try again in %(wait)s.",
+                                  number=format_international(e164), wait=wait_text(self.env, wait))
+            else:
+                text = self.env._("Too many codes were asked from this connection. Try again in %s.",
+                                  wait_text(self.env, wait))
+            raise OtpRefused(text, reason=reason, retry_after=wait)
         blocked = self.env["notify.otp.attempt"]._blocked(user=user, client_ip=None)
         if blocked:
             raise OtpRefused(blocked.message, reason="user_blocked", retry_after=blocked.retry_after)
-
-    @staticmethod
-    def _otp_seconds_until(when, now):
-        return max(int((when - now).total_seconds()) + 1, 1)
-
-    def _otp_wait_text(self, seconds):
-        return self.env["notify.otp.request"]._wait_text(seconds)
 
     # ---- delivery ------------------------------------------------------------------------------------
     def _otp_queue_message(self, first=False, after_route=None, reason=None):
@@ -397,10 +364,3 @@ class NotifyOtp(models.Model):
         self.env.cr.execute("DELETE FROM notify_otp_attempt WHERE checked_at < %s", [old])
         self.sudo().search([("requested_at", "<", old)]).unlink()
         self.env.cr.execute("DELETE FROM notify_otp_lock WHERE touched_at < %s", [old])
-
-    def _notify_wabek_reason(self, check):
-        return WABEK_REASONS.get(check.reason, "Invalid OTP")
-
-    @api.model
-    def _notify_provider_supports_otp(self, provider):
-        return bool(provider) and get_client_class(provider).supports_otp

@@ -7,6 +7,7 @@ from odoo import api, fields, models
 
 from ..tools import otp as otp_tools
 from ..tools.otp import OtpCheck
+from ..tools.rate_window import wait_text, window_wait
 
 WINDOW = timedelta(hours=1)
 
@@ -34,14 +35,9 @@ class NotifyOtpAttempt(models.Model):
         if user:
             limits.append(("user_id", user.id, otp_tools.WRONG_CODES_PER_USER_HOUR, "user_blocked"))
         for column, value, allowed, reason in limits:
-            self.env.cr.execute(
-                f"""SELECT checked_at FROM notify_otp_attempt
-                     WHERE {column} = %s AND NOT success AND checked_at > %s
-                  ORDER BY checked_at DESC OFFSET %s LIMIT 1""",  # noqa: S608 - column is one of two names
-                [value, now - WINDOW, allowed - 1])
-            row = self.env.cr.fetchone()
-            if row:
-                wait = max(int((row[0] + WINDOW - now).total_seconds()) + 1, 1)
+            wait = window_wait(self.env.cr, self._table, "checked_at", {column: value, "success": False},
+                               WINDOW.total_seconds(), allowed, now)
+            if wait:
                 return OtpCheck(valid=False, reason=reason, retry_after=wait, message=self.env._(
-                    "Too many wrong codes. Try again in %s.", self.env["notify.otp.request"]._wait_text(wait)))
+                    "Too many wrong codes. Try again in %s.", wait_text(self.env, wait)))
         return None

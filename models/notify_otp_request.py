@@ -13,6 +13,7 @@ from odoo import api, fields, models
 
 from ..clients.registry import get_client_class
 from ..tools.otp import OtpRefused
+from ..tools.rate_window import wait_text, window_wait
 
 
 class NotifyOtpRequest(models.Model):
@@ -42,29 +43,13 @@ class NotifyOtpRequest(models.Model):
         digest = hashlib.blake2b(f"{account.id}:{recipient_e164}".encode(), digest_size=8).digest()
         self.env.cr.execute("SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest, "big", signed=True)])
         now = fields.Datetime.now()
-        retry_at = None
-        for seconds, allowed in get_client_class(account.provider).otp_send_limits:
-            window = timedelta(seconds=seconds)
-            self.env.cr.execute(
-                """SELECT requested_at FROM notify_otp_request
-                    WHERE provider_account_id = %s AND recipient_e164 = %s AND requested_at > %s
-                 ORDER BY requested_at DESC OFFSET %s LIMIT 1""",
-                [account.id, recipient_e164, now - window, allowed - 1])
-            row = self.env.cr.fetchone()
-            if row:  # `allowed` requests already in the window: the oldest of them must leave it first
-                free_at = row[0] + window
-                retry_at = max(retry_at or free_at, free_at)
-        if retry_at:
-            wait = max(int((retry_at - now).total_seconds()) + 1, 1)
+        filters = {"provider_account_id": account.id, "recipient_e164": recipient_e164}
+        waits = [window_wait(self.env.cr, self._table, "requested_at", filters, seconds, allowed, now)
+                 for seconds, allowed in get_client_class(account.provider).otp_send_limits]
+        wait = max(filter(None, waits), default=None)
+        if wait:
             raise OtpRefused(self.env._(
                 "Too many codes were sent to %(number)s. Try again in %(wait)s.", number=recipient_e164,
-                wait=self._wait_text(wait)), reason="provider_limit", retry_after=wait)
+                wait=wait_text(self.env, wait)), reason="provider_limit", retry_after=wait)
         return self.sudo().create({"provider_account_id": account.id, "recipient_e164": recipient_e164,
                                    "channel": channel, "requested_at": now})
-
-    def _wait_text(self, seconds):
-        if seconds < 120:
-            return self.env._("%s seconds", seconds)
-        if seconds < 2 * 3600:
-            return self.env._("%s minutes", -(-seconds // 60))
-        return self.env._("%s hours", -(-seconds // 3600))

@@ -11,11 +11,10 @@ that passed validation (a WhatsApp failure included) and answers 429 with Retry-
 import json
 import re
 import secrets
-import time
 import uuid
 from collections import deque
 
-from .server import ProviderSimulator, json_response
+from .server import ProviderSimulator, SimulatedClock, json_response
 
 DEMO_API_KEY = 'demo-chinqit-key'
 
@@ -54,7 +53,7 @@ def normalize_phone(value):
     return '+222' + match.group(2), None
 
 
-class ChinqitSimulator(ProviderSimulator):
+class ChinqitSimulator(SimulatedClock, ProviderSimulator):
     name = 'chinqit'
 
     def __init__(self):
@@ -63,7 +62,6 @@ class ChinqitSimulator(ProviderSimulator):
         self.messages = {}  # id -> {phone, message, at, kind ('sms' | 'otp'), channel}
         self.otps = {}  # (api_key, phone, channel) -> {code, expires_at, attempts_left}
         self._otp_hits = {}  # (api_key, phone) -> deque of request times
-        self.clock_offset = 0.0
         self.whatsapp_down = False  # the WhatsApp channel answers 502
         self.refuse_with_200 = None  # a reason: the sends answer HTTP 200 {"success": false, "message": reason}
 
@@ -83,12 +81,6 @@ class ChinqitSimulator(ProviderSimulator):
             self.whatsapp_down = False
             self.refuse_with_200 = None
         return result
-
-    def now(self):
-        return time.time() + self.clock_offset
-
-    def advance_clock(self, seconds):
-        self.clock_offset += seconds
 
     def sent_count(self):
         return len(self.messages)

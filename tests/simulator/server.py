@@ -132,6 +132,19 @@ class ProviderSimulator:
             return exc.code, exc.read().decode(errors='replace')
 
 
+
+class SimulatedClock:
+    """A provider clock that a test moves forward (code expiry, rate windows) instead of waiting; `reset` of the
+    simulator sets `clock_offset` back to 0."""
+
+    clock_offset = 0.0
+
+    def now(self):
+        return time.time() + self.clock_offset
+
+    def advance_clock(self, seconds):
+        self.clock_offset += seconds
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
     timeout = 60  # idle keep-alive connections end eventually

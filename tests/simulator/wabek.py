@@ -24,7 +24,7 @@ import time
 import uuid
 from collections import deque
 
-from .server import ProviderSimulator, json_response
+from .server import ProviderSimulator, SimulatedClock, json_response
 
 DEMO_API_KEY = 'demo-wabek-key'
 
@@ -50,7 +50,7 @@ def code_hash(code):
     return hashlib.sha256(code.encode()).hexdigest()
 
 
-class WabekSimulator(ProviderSimulator):
+class WabekSimulator(SimulatedClock, ProviderSimulator):
     name = 'wabek'
 
     def __init__(self):
@@ -59,7 +59,6 @@ class WabekSimulator(ProviderSimulator):
         self.otps = {}  # otp_id -> {api_key, phone, purpose, code_sha256, expires_at, used}: never the code
         self.delivered = []  # what the WhatsApp users read: {otp_id, phone, purpose, text, code, at}
         self._hits = {}  # api_key -> deque of request times
-        self.clock_offset = 0.0
         self.expiry_minutes = DEFAULT_EXPIRY_MINUTES
         self.rate_limit = DEFAULT_RATE_LIMIT
         self.whatsapp_disconnected = False
@@ -83,12 +82,6 @@ class WabekSimulator(ProviderSimulator):
             self.whatsapp_disconnected = False
             self.function_timeouts_after_delivery = 0
         return result
-
-    def now(self):
-        return time.time() + self.clock_offset
-
-    def advance_clock(self, seconds):
-        self.clock_offset += seconds
 
     def sent_count(self):
         """WhatsApp messages delivered (one per code)."""
