@@ -6,7 +6,9 @@
     "category": "Productivity/Discuss",
     "author": "notify_rules team",
     "license": "LGPL-3",
-    "depends": ["mail", "sms", "base_automation", "phone_validation", "account", "auth_totp"],
+    "depends": [
+        "mail", "sms", "base_automation", "phone_validation", "account", "auth_totp", "payment", "account_payment",
+    ],
     "external_dependencies": {"python": ["phonenumbers", "requests"]},
     "data": [
         "security/notify_security.xml",
@@ -23,10 +25,16 @@
         "views/res_users_views.xml",
         "views/notify_menus.xml",
         "views/notify_inbound_event_views.xml",
+        "views/notify_money_views.xml",
+        "views/payment_intech_templates.xml",
+        "views/payment_provider_views.xml",
+        "data/payment_provider_data.xml",
     ],
     "demo": ["demo/notify_demo.xml"],
     "assets": {
+        "web.assets_frontend": ["notify_rules/static/src/js/payment_form_intech.js"],
         "web.assets_tests": ["notify_rules/static/tests/tours/*.js"],
     },
     "application": True,
+    "uninstall_hook": "uninstall_hook",
 }

@@ -14,14 +14,10 @@ second (sequential, then with ``--clients`` in parallel), the latency of each ca
 # pylint: disable=invalid-commit,print-used
 
 import argparse
-import itertools
 import os
-import socket
-import statistics
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
@@ -32,6 +28,7 @@ from odoo.modules.registry import Registry
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
+from bench_http import describe, free_port, health, p99, run_parallel  # noqa: E402
 from simulator import Simulator  # noqa: E402 - the project's simulator, run in this process
 from simulator.wap import DEMO_API_KEY, DEMO_OTP_AUTOMATION, DEMO_SECRET_B64, seed_demo  # noqa: E402
 
@@ -43,17 +40,6 @@ PURPOSE = "bench"
 
 def log(message):
     print(f"[bench-otp {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def percentile(values, fraction):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
 def prepare(registry, simulator):
@@ -148,38 +134,6 @@ def round_trip(session, base, key, simulator, phone, seen):
         raise RuntimeError(f"/api/v1/otp-verify answered {check.status_code}: {check.text[:300]}")
     return {"send": send_done - started, "delivery": delivered - send_done, "verify": done - delivered,
             "total": done - started}
-
-
-def health(session, base):
-    started = time.perf_counter()
-    response = session.get(f"{base}/web/health", timeout=30)
-    if response.status_code != 200:
-        raise RuntimeError(f"/web/health answered {response.status_code}")
-    return time.perf_counter() - started
-
-
-def run_parallel(clients, count, work):
-    """`count` calls of work(session, client, index) shared by `clients` threads; (results, seconds)."""
-    indexes = itertools.count()  # next() on it is atomic under the GIL
-    results = [None] * count
-
-    def worker(client):
-        session = requests.Session()
-        while (index := next(indexes)) < count:
-            results[index] = work(session, client, index)
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=clients) as pool:
-        list(pool.map(worker, range(clients)))
-    return results, time.perf_counter() - started
-
-
-def p99(values):
-    return percentile(values, 0.99)
-
-
-def describe(values):
-    return f"p50 {statistics.median(values) * 1000:7.1f} ms   p99 {percentile(values, 0.99) * 1000:7.1f} ms"
 
 
 def main():

@@ -1,5 +1,5 @@
 # Plain-Python provider clients: no `odoo` import here, so they can be unit-tested without a database.
-from . import base, chinqit, phone, registry, signing, wap
+from . import base, chinqit, intech, js_json, phone, registry, signing, wap
 from .base import (
     BaseClient,
     OutboundMessage,
@@ -31,6 +31,8 @@ __all__ = [
     'base',
     'chinqit',
     'get_client_class',
+    'intech',
+    'js_json',
     'phone',
     'registry',
     'signing',

@@ -103,6 +103,8 @@ class OutboundMessage:
     kind: str = 'message'
     otp_purpose: str | None = None
     language: str | None = None  # Odoo language code of the recipient, for providers that localise OTP texts
+    # kind 'money': (request, country) for the client's send_operation (a money operation, not a message)
+    operation: tuple | None = None
 
 
 @dataclass
@@ -326,12 +328,13 @@ class BaseClient:
     def _default_params(self):
         return {}
 
-    def _request(self, method, path, *, json=None, params=None, headers=None, idempotent, errors=None,
+    def _request(self, method, path, *, json=None, data=None, params=None, headers=None, idempotent, errors=None,
                  error_params=None):
         """Perform one call and classify the outcome; return the Response for 2xx, raise ProviderError otherwise.
 
         `errors` maps an HTTP status (4xx) to an ErrorSpec; its message is formatted with the error's params:
         `provider`, `status`, `provider_message` (the provider's own words) and those of `error_params`.
+        `data`: the exact bytes to send instead of `json` (a provider that signs the body as it serialises it).
         Unlisted 4xx statuses are 'refused'. A 5xx is retryable when `idempotent`, when the client
         `deduplicates_by_idempotency_key` or when its status is in `unprocessed_statuses`; otherwise its outcome is
         unknown.
@@ -343,7 +346,8 @@ class BaseClient:
         safe_to_resend = idempotent or self.deduplicates_by_idempotency_key
         try:
             response = self._send_http(
-                method, url, json=json, params=all_params or None, headers=all_headers, timeout=self.timeout
+                method, url, json=json, data=data, params=all_params or None, headers=all_headers,
+                timeout=self.timeout,
             )
         except requests.RequestException as exc:
             _logger.debug('%s %s %s -> %s', self.code, method, path, type(exc).__name__)

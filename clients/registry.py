@@ -2,11 +2,13 @@
 
 from .base import PermanentError
 from .chinqit import ChinqitClient
+from .intech import IntechClient
 from .wabek import WabekClient
 from .wap import WapClient
 
 CLIENTS = {
     'chinqit': ChinqitClient,
+    'intech': IntechClient,
     'wabek': WabekClient,
     'wap': WapClient,
 }

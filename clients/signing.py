@@ -33,3 +33,10 @@ def signatures_match(a, b):
     a = a.encode() if isinstance(a, str) else (a or b'')
     b = b.encode() if isinstance(b, str) else (b or b'')
     return hmac.compare_digest(a, b)
+
+
+def intech_signature(hmac_secret, method, timestamp, body_text):
+    """Intech: hex(HMAC-SHA256(key=the HMAC secret as UTF-8, msg=f"{METHOD}:{timestamp}:{body}")), where body is
+    JSON.stringify(the request body) (clients/js_json.py) and timestamp the Timestamp header (milliseconds)."""
+    message = f'{method.upper()}:{timestamp}:{body_text}'
+    return hmac.new((hmac_secret or '').encode(), message.encode('utf-8', 'surrogatepass'), hashlib.sha256).hexdigest()

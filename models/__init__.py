@@ -2,6 +2,8 @@ from . import notify_provider_account
 from . import notify_provider_account_wap
 from . import notify_provider_account_chinqit
 from . import notify_provider_account_wabek
+from . import notify_provider_account_intech
+from . import notify_intech_service
 from . import notify_provider_request
 from . import notify_otp_request
 from . import notify_otp
@@ -12,11 +14,16 @@ from . import notify_message_status
 from . import notify_message_fallback
 from . import notify_message_sms
 from . import notify_message_otp
+from . import notify_money_operation
+from . import notify_money_operation_payment
+from . import notify_money_callback
+from . import notify_message_money
 from . import notify_rule
 from . import notify_rule_variable
 from . import notify_rule_route
 from . import notify_rule_delivery
 from . import notify_rule_otp
+from . import notify_rule_money
 from . import ir_actions_server
 from . import base_automation
 from . import res_company
@@ -25,3 +32,5 @@ from . import res_config_settings
 from . import sms_sms
 from . import res_users
 from . import notify_inbound_event
+from . import payment_provider
+from . import payment_transaction

@@ -64,7 +64,9 @@ class NotifyMessage(models.Model):
         self._isolated(self._report_archived_accounts)
         self._dispatch_urgent(budget)
         accounts = self.env["notify.provider.account"].sudo().search([("active", "=", True), ("paused", "=", False)])
-        for account in accounts:
+        # The first unit of work of a run is always allowed: accounts whose timeout is longer than the budget
+        # (Intech's 60 s) go first, else they would wait for a run where no other account had work.
+        for account in accounts.sorted(lambda a: -a.timeout):
             if budget.exhausted(margin=account.timeout):
                 _logger.info("Notify dispatcher: time budget spent, the rest goes in the next run")
                 self._trigger_dispatch()
@@ -313,6 +315,8 @@ class NotifyMessage(models.Model):
             try:
                 if item[1].kind == "otp":
                     return client.send_otp_message(item[1])
+                if item[1].kind == "money":
+                    return client.send_operation(*item[1].operation)
                 return client.send(item[1])
             except ProviderError as error:
                 return error

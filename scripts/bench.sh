@@ -60,7 +60,12 @@ if [ "${1:-}" = "--otp" ]; then  # OTP API round trips next to /web/health (benc
   shift
   exec "$VENV/bin/python" bench/bench_otp.py --db "$DB" --config "$ODOO_CONF" "$@"
 fi
+if [ "${1:-}" = "--ipn" ]; then  # Intech IPNs next to /web/health, Odoo with 2 workers (bench/bench_ipn.py)
+  shift
+  exec "$VENV/bin/python" bench/bench_ipn.py --db "$DB" --config "$ODOO_CONF" "$@"
+fi
 "$VENV/bin/python" bench/bench_rules.py --db "$DB" --config "$ODOO_CONF" "$@"
-if [ $# -eq 0 ]; then  # the default `make bench` also measures the OTP API
+if [ $# -eq 0 ]; then  # the default `make bench` also measures the OTP API, then the Intech IPN route
   "$VENV/bin/python" bench/bench_otp.py --db "$DB" --config "$ODOO_CONF"
+  "$VENV/bin/python" bench/bench_ipn.py --db "$DB" --config "$ODOO_CONF"
 fi

@@ -12,17 +12,17 @@ stamp_file="$NOTIFY_CACHE/$DB.stamp"
 DEMO_LANGS="fr_FR,ar_001,en_US"  # the first is the default language of new contacts; English stays available
 demo_ready() {  # notify_rules installed with the current demo (its Mauritanian company came with the languages)
   psql -d "$DB" -Atc "select 1 from ir_module_module m join ir_model_data d on d.module = m.name
-                      where m.name = 'notify_rules' and m.state = 'installed' and d.name = 'demo_company_mr'" \
+                      where m.name = 'notify_rules' and m.state = 'installed' and d.name = 'demo_company_sn'" \
     2>/dev/null | grep -q 1
 }
 if ! demo_ready; then
-  echo "[run] creating demo database $DB with notify_rules, l10n_cm, French, Arabic and demo data (a few minutes)"
+  echo "[run] creating demo database $DB with notify_rules, l10n_cm, l10n_sn, French, Arabic and demo data (a few minutes)"
   dropdb --if-exists "$DB"
   # 1. Odoo with the languages (and Odoo's own translations) and the Cameroonian accounting, which the addon does
   #    not depend on. In one run with notify_rules, Odoo would install l10n_cm after notify_rules' demo data, which
   #    loads l10n_cm's chart onto the Cameroonian company. (l10n_cm's own demo adds Odoo's "CM Company".)
-  #    Odoo 18 has no l10n_mr: the Mauritanian company uses the generic chart.
-  "${ODOO_BIN[@]}" -d "$DB" -i l10n_cm --load-language="$DEMO_LANGS" --stop-after-init --log-level=warn
+  #    Odoo 18 has no l10n_mr: the Mauritanian company uses the generic chart. l10n_sn: the Senegalese company's.
+  "${ODOO_BIN[@]}" -d "$DB" -i l10n_cm,l10n_sn --load-language="$DEMO_LANGS" --stop-after-init --log-level=warn
   # 2. The addon and its demo data; its i18n/fr.po and i18n/ar.po load for the installed languages. The demo
   #    loads its companies' charts during the install, which account warns about in general ("Incorrect usage of
   #    try_loading without a fully loaded registry"): here every module a chart needs is loaded by then.

@@ -12,7 +12,7 @@ import threading
 import psycopg2
 from psycopg2 import sql
 
-from odoo import sql_db
+from odoo import fields, sql_db
 
 from odoo.addons.base.models.ir_cron import ODOO_NOTIFY_FUNCTION
 
@@ -45,3 +45,19 @@ def wake_cron_workers(dbname):
                 if attempt == 2:
                     _logger.warning("Could not wake the cron workers (%s); they will poll.", error)
     return False
+
+
+def trigger_cron_soon(env, xmlid):
+    """``ir.cron._trigger()`` for a hot path (an IPN): the same trigger row, written in SQL, and the kept-connection
+    wake-up after commit. Measured by bench/bench_ipn.py: Odoo's _trigger cost about 6 ms per IPN, 4 of them the
+    NOTIFY's new connection. (Not coalesced with a trigger already due: that one may belong to a run that already
+    read its work and deletes it when it ends.)"""
+    cron_id = env["ir.model.data"]._xmlid_to_res_id(xmlid)
+    now = fields.Datetime.now()
+    env.cr.execute(
+        """INSERT INTO ir_cron_trigger (cron_id, call_at, create_uid, create_date, write_uid, write_date)
+           SELECT id, %s, %s, %s, %s, %s FROM ir_cron WHERE id = %s AND active""",
+        [now, env.uid, now, env.uid, now, cron_id],
+    )
+    dbname = env.cr.dbname
+    env.cr.postcommit.add(lambda: wake_cron_workers(dbname))

@@ -137,6 +137,27 @@ ERROR_TEXTS = {
         "%(provider)s sent an answer that cannot be read.", provider=p['provider']),
     'no_reference': lambda env, p: env._(
         "%(provider)s answered without a message reference.", provider=p['provider']),
+    # -- Intech (mobile money) --
+    'missing_secret_key': lambda env, p: env._(
+        "The %(provider)s account needs its secret key (Secretkey) to read the catalogue of services.",
+        provider=p['provider']),
+    'intech_missing_keys': lambda env, p: env._(
+        "The %(provider)s account needs its API key and its HMAC secret to request an operation.",
+        provider=p['provider']),
+    'intech_secret_key_refused': lambda env, p: env._(
+        "%(provider)s refused the secret key (Secretkey): %(provider_message)s",
+        provider=p['provider'], provider_message=p.get('provider_message') or env._("no reason given")),
+    'intech_bad_phone': lambda env, p: env._(
+        "%(provider)s cannot serve the number '%(number)s' with this service: %(reason)s",
+        provider=p['provider'], number=p['number'], reason=p['reason']),
+    'intech_bad_amount': lambda env, p: env._(
+        "The amount must be a whole number above 0 (%(provider)s takes amounts without decimals), not %(amount)s.",
+        provider=p['provider'], amount=p['amount']),
+    'intech_bad_reference': lambda env, p: env._(
+        "The operation has no valid external transaction id.", provider=p['provider']),
+    'intech_unreadable': lambda env, p: env._(
+        "%(provider)s answered without saying whether the operation was accepted. Check in your %(provider)s "
+        "dashboard whether it exists before asking again: its IPN may still report it.", provider=p['provider']),
 }
 
 STATUS_ERROR_TEXTS = {
@@ -152,6 +173,9 @@ CONNECTION_TEXTS = {
     'connection_ok': lambda env, p: env._(
         "Connection OK: %(provider)s accepted the credentials (%(url)s).",
         provider=p['provider'], url=p['url']),
+    'intech_connection_ok': lambda env, p: env._(
+        "Connection OK: %(provider)s accepted the secret key and lists %(count)s services. The API key and the HMAC "
+        "secret are checked by the first operation.", provider=p['provider'], count=p['count']),
 }
 
 
@@ -176,7 +200,11 @@ def provider_error_text(env, error, *, retrying=False):
     fallback = getattr(error, 'message', None) or str(error)
     text, translated = _text(env, ERROR_TEXTS, getattr(error, 'code', None), getattr(error, 'params', None),
                              fallback)
-    if translated and isinstance(error, OutcomeUnknownError):
+    if translated and isinstance(error, OutcomeUnknownError) and (getattr(error, 'params', None) or {}).get('money'):
+        text += ' ' + env._("The operation may or may not have been carried out: it will not be requested again. "
+                            "Its IPN may still tell; otherwise check in the provider's dashboard and mark it done or "
+                            "failed.")
+    elif translated and isinstance(error, OutcomeUnknownError):
         text += ' ' + env._("The message may or may not have been accepted: check in the provider's dashboard or "
                             "with the recipient before sending it again.")
     if retrying:

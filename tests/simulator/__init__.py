@@ -1,5 +1,6 @@
 # Provider simulator used by the tests and by `make run`: stdlib + phonenumbers only, never `odoo` nor `clients`.
 from .chinqit import DEMO_API_KEY as CHINQIT_DEMO_API_KEY, ChinqitSimulator
+from .intech import DEMO_API_KEY as INTECH_DEMO_API_KEY, IntechSimulator
 from .server import FAULT_KINDS, ProviderSimulator, Simulator
 from .wabek import DEMO_API_KEY as WABEK_DEMO_API_KEY, WabekSimulator
 from .wap import (
@@ -19,6 +20,8 @@ __all__ = [
     'DEMO_OTP_AUTOMATION',
     'DEMO_SECRET_B64',
     'FAULT_KINDS',
+    'INTECH_DEMO_API_KEY',
+    'IntechSimulator',
     'ProviderSimulator',
     'Simulator',
     'WABEK_DEMO_API_KEY',

@@ -11,6 +11,7 @@ import os
 import sys
 
 if __package__:
+    from . import intech
     from .chinqit import DEMO_API_KEY as CHINQIT_DEMO_API_KEY
     from .chinqit import seed_demo as seed_chinqit
     from .server import Simulator
@@ -19,6 +20,7 @@ if __package__:
     from .wap import DEMO_API_KEY, DEMO_INVOICE_AUTOMATION, DEMO_OTP_AUTOMATION, DEMO_SECRET_B64, seed_demo
 else:  # run as a script: make the `simulator` package importable from its parent directory
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from simulator import intech
     from simulator.chinqit import DEMO_API_KEY as CHINQIT_DEMO_API_KEY
     from simulator.chinqit import seed_demo as seed_chinqit
     from simulator.server import Simulator
@@ -44,6 +46,7 @@ def main(argv=None):
     sim.wap.progress_seconds = DEMO_PROGRESS_SECONDS
     seed_chinqit(sim.chinqit)
     seed_wabek(sim.wabek)
+    intech.seed_demo(sim.intech).auto_ipn = intech.DEMO_AUTO_IPN_SECONDS  # its IPN follows by itself
     sim.start()
     print(f'Simulator listening on {sim.url}')
     print(f'  WAP base URL: {sim.base_url("wap")}  api_key={DEMO_API_KEY}  api_secret={DEMO_SECRET_B64}')
@@ -52,6 +55,9 @@ def main(argv=None):
     print('  WAP messages: sent, delivered, read %s s after acceptance' % ', '.join(map(str, DEMO_PROGRESS_SECONDS)))
     print(f'  Chinqit base URL: {sim.base_url("chinqit")}  api_key={CHINQIT_DEMO_API_KEY}')
     print(f'  Wabek base URL: {sim.base_url("wabek")}  api_key={WABEK_DEMO_API_KEY}')
+    print(f'  Intech base URL: {sim.base_url("intech")}  apiKey={intech.DEMO_API_KEY}  '
+          f'HMAC secret={intech.DEMO_HMAC_SECRET}  Secretkey={intech.DEMO_SECRET_KEY}  '
+          f'(IPN {intech.DEMO_AUTO_IPN_SECONDS:g} s after each operation)')
     try:
         sim._thread.join()
     except KeyboardInterrupt:

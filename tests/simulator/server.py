@@ -19,7 +19,9 @@ from urllib.parse import parse_qsl, urlsplit
 # malformed: a 200 that is not JSON; timeout_before/after: wait `delay` before/after processing the request;
 # reset_reused: read the request, do not process it, reset the connection without a byte of answer (what a client
 # meets on a keep-alive connection the server dropped).
-FAULT_KINDS = ('500', '502', '503', '504', '429', 'malformed', 'timeout_before', 'timeout_after', 'reset_reused')
+# processed_500: process the request, then answer 500 (the answer of work that was done is lost).
+FAULT_KINDS = ('500', '502', '503', '504', '429', 'malformed', 'timeout_before', 'timeout_after', 'reset_reused',
+               'processed_500')
 GATEWAY_PAGES = {502: 'Bad Gateway', 504: 'Gateway Timeout'}
 
 
@@ -110,6 +112,10 @@ class ProviderSimulator:
         elif kind == 'timeout_before':
             time.sleep(delay or 0)
             answer, close = self.error_body(500, 'simulated_timeout'), True
+        elif kind == 'processed_500':
+            self.handle(method, path, query, entry['headers'], body)
+            entry['processed'] = True
+            answer = self.error_body(500, 'simulated_server_error')
         else:
             answer = self.handle(method, path, query, entry['headers'], body)
             entry['processed'] = True
@@ -191,10 +197,11 @@ class Simulator:
     def __init__(self, port=0, host='127.0.0.1', providers=None):
         if providers is None:
             from .chinqit import ChinqitSimulator  # late imports: the providers build on this module
+            from .intech import IntechSimulator
             from .wabek import WabekSimulator
             from .wap import WapSimulator
 
-            providers = [WapSimulator(), ChinqitSimulator(), WabekSimulator()]
+            providers = [WapSimulator(), ChinqitSimulator(), WabekSimulator(), IntechSimulator()]
         self.providers = {provider.name: provider for provider in providers}
         self.httpd = ThreadingHTTPServer((host, port), _Handler)
         self.httpd.daemon_threads = True
