@@ -1,6 +1,7 @@
 """What the HTTP benches (bench_otp.py, bench_ipn.py) share: a free port, percentiles, /web/health as the baseline
 of a request that does nothing, and clients in parallel."""
 
+import argparse
 import itertools
 import socket
 import statistics
@@ -53,3 +54,23 @@ def run_parallel(clients, count, work):
     with ThreadPoolExecutor(max_workers=clients) as pool:
         list(pool.map(worker, range(clients)))
     return results, time.perf_counter() - started
+
+
+def route_bench_arguments(description, items, what):
+    """The command line of a route bench on a multi-process Odoo (bench_ipn.py, bench_wazzup.py): `--<items>`
+    per mode (`what` says what they are), clients, the share sent twice, workers, cron threads."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--config", required=True)
+    parser.add_argument(f"--{items}", type=int, default=500, help=f"{what} per mode (default 500)")
+    parser.add_argument("--clients", type=int, default=8, help="parallel clients in the second mode (default 8)")
+    parser.add_argument("--duplicates", type=float, default=0.2,
+                        help=f"share of the {items} whose request is sent twice (default 0.2)")
+    parser.add_argument("--workers", type=int, default=2, help="Odoo HTTP worker processes (default 2)")
+    parser.add_argument("--cron-threads", type=int, default=1, help="Odoo cron workers (default 1)")
+    args = parser.parse_args()
+    if not args.db.startswith("nr_bench"):
+        parser.error("the database name must start with nr_bench")
+    if args.workers < 1:
+        parser.error("--workers must be 1 or more: this bench measures a multi-process Odoo")
+    return args

@@ -20,7 +20,6 @@ answered 200, none applied twice, every operation done.
 # A standalone script, not addon code: committing transactions and printing the table are its job.
 # pylint: disable=invalid-commit,print-used
 
-import argparse
 import collections
 import os
 import random
@@ -38,7 +37,7 @@ from odoo.modules.registry import Registry
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
-from bench_http import describe, free_port, health, run_parallel  # noqa: E402
+from bench_http import describe, free_port, health, route_bench_arguments, run_parallel  # noqa: E402
 from simulator import Simulator  # noqa: E402 - the project's simulator, run in this process
 from simulator.intech import (  # noqa: E402
     DEMO_API_KEY,
@@ -212,20 +211,7 @@ def mode_lines(label, health_times, health_seconds, answers, ipn_seconds):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", required=True)
-    parser.add_argument("--config", required=True)
-    parser.add_argument("--operations", type=int, default=500, help="pending operations per mode (default 500)")
-    parser.add_argument("--clients", type=int, default=8, help="parallel clients in the second mode (default 8)")
-    parser.add_argument("--duplicates", type=float, default=0.2,
-                        help="share of the operations whose IPN is sent twice (default 0.2)")
-    parser.add_argument("--workers", type=int, default=2, help="Odoo HTTP worker processes (default 2)")
-    parser.add_argument("--cron-threads", type=int, default=1, help="Odoo cron workers (default 1)")
-    args = parser.parse_args()
-    if not args.db.startswith("nr_bench"):
-        parser.error("the database name must start with nr_bench")
-    if args.workers < 1:
-        parser.error("--workers must be 1 or more: this bench measures a multi-process Odoo")
+    args = route_bench_arguments(__doc__.split("\n\n")[0], "operations", "pending operations")
     odoo.tools.config.parse_config(["-c", args.config, "-d", args.db])
     load = os.getloadavg()[0]  # other work on the machine moves the timings: said in the table
     simulator = Simulator().start()

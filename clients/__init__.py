@@ -1,5 +1,5 @@
 # Plain-Python provider clients: no `odoo` import here, so they can be unit-tested without a database.
-from . import base, chinqit, intech, js_json, phone, registry, signing, wap
+from . import base, chinqit, intech, js_json, phone, registry, signing, wap, wazzup
 from .base import (
     BaseClient,
     OutboundMessage,
@@ -40,4 +40,5 @@ __all__ = [
     'to_e164',
     'to_mauritanian_e164',
     'wap',
+    'wazzup',
 ]

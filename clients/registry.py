@@ -5,12 +5,14 @@ from .chinqit import ChinqitClient
 from .intech import IntechClient
 from .wabek import WabekClient
 from .wap import WapClient
+from .wazzup import WazzupClient
 
 CLIENTS = {
     'chinqit': ChinqitClient,
     'intech': IntechClient,
     'wabek': WabekClient,
     'wap': WapClient,
+    'wazzup': WazzupClient,
 }
 
 

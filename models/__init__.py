@@ -4,6 +4,9 @@ from . import notify_provider_account_chinqit
 from . import notify_provider_account_wabek
 from . import notify_provider_account_intech
 from . import notify_intech_service
+from . import notify_provider_account_wazzup
+from . import notify_provider_account_wazzup_setup
+from . import notify_wazzup_channel
 from . import notify_provider_request
 from . import notify_otp_request
 from . import notify_otp
@@ -24,13 +27,16 @@ from . import notify_rule_route
 from . import notify_rule_delivery
 from . import notify_rule_otp
 from . import notify_rule_money
+from . import notify_rule_wazzup
 from . import ir_actions_server
 from . import base_automation
 from . import res_company
 from . import res_company_otp
 from . import res_config_settings
+from . import res_config_settings_wazzup
 from . import sms_sms
 from . import res_users
 from . import notify_inbound_event
+from . import notify_wazzup_webhook
 from . import payment_provider
 from . import payment_transaction

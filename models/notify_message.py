@@ -263,12 +263,14 @@ class NotifyMessage(models.Model):
         states = dict(self._fields["state"]._description_selection(env))
         heading = env._(
             "%(rule)s — %(channel)s to %(to)s: %(event)s",
-            rule=self.rule_id.with_env(env).name or self.template_ref or "",
+            rule=self.rule_id.with_env(env).name or self.template_ref or env._("Message"),
             channel=value_to_text(self.with_env(env), "channel", self.channel),
             to=format_international(self.recipient_e164) or env._("no phone number"),
             event=events.get(event) or states.get(event, event),
         )
         body = Markup('<a href="#" data-oe-model="notify.message" data-oe-id="%s">%s</a>') % (self.id, heading)
+        if not self.rule_id and self.body and event == "sent":  # a message written by hand (the chat composer)
+            body += Markup("<br/>") + self.body
         if detail:
             body += Markup("<br/>") + detail
         try:

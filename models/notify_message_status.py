@@ -155,5 +155,7 @@ class NotifyMessage(models.Model):
             vals["state"] = status.status
         changed = vals.get("state") and vals["state"] != self.state
         self.write(vals)
-        if changed:
+        # a webhook's request leaves the note to its cron (notify_note_later): the note costs most of the request
+        if changed and not self.env.context.get("notify_note_later"):
             self._post_on_record(self.state, detail=vals.get("last_error"))
+        return bool(changed)

@@ -7,6 +7,8 @@ forged or stale request writes nothing. ``_intech_receive`` is the one model met
 from odoo import api, fields, models
 from odoo.tools import SQL
 
+from ..tools.storable import storable_text
+
 CALLBACK_COLUMNS = (
     "provider_account_id", "company_id", "operation_id", "external_id", "transaction_id", "provider_status", "message",
     "result", "raw_body", "timestamp", "received_at", "create_uid", "create_date", "write_uid", "write_date",
@@ -43,11 +45,7 @@ class NotifyMoneyCallback(models.Model):
 
     @staticmethod
     def _storable(text, limit=None):
-        """What PostgreSQL can keep of a sender's text: no NUL character, no lone surrogate."""
-        if text is None:
-            return False
-        text = str(text).replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
-        return text[:limit] if limit else text
+        return storable_text(text, limit) or False
 
     @api.model
     def _intech_receive(self, account, news, raw_body, timestamp):

@@ -64,8 +64,13 @@ if [ "${1:-}" = "--ipn" ]; then  # Intech IPNs next to /web/health, Odoo with 2 
   shift
   exec "$VENV/bin/python" bench/bench_ipn.py --db "$DB" --config "$ODOO_CONF" "$@"
 fi
+if [ "${1:-}" = "--wazzup" ]; then  # Wazzup status webhooks next to /web/health, Odoo with 2 workers (bench/bench_wazzup.py)
+  shift
+  exec "$VENV/bin/python" bench/bench_wazzup.py --db "$DB" --config "$ODOO_CONF" "$@"
+fi
 "$VENV/bin/python" bench/bench_rules.py --db "$DB" --config "$ODOO_CONF" "$@"
-if [ $# -eq 0 ]; then  # the default `make bench` also measures the OTP API, then the Intech IPN route
+if [ $# -eq 0 ]; then  # the default `make bench` also measures the OTP API, the Intech IPN route, then Wazzup's webhooks
   "$VENV/bin/python" bench/bench_otp.py --db "$DB" --config "$ODOO_CONF"
   "$VENV/bin/python" bench/bench_ipn.py --db "$DB" --config "$ODOO_CONF"
+  "$VENV/bin/python" bench/bench_wazzup.py --db "$DB" --config "$ODOO_CONF"
 fi

@@ -137,6 +137,46 @@ ERROR_TEXTS = {
         "%(provider)s sent an answer that cannot be read.", provider=p['provider']),
     'no_reference': lambda env, p: env._(
         "%(provider)s answered without a message reference.", provider=p['provider']),
+    # -- Wazzup --
+    'wazzup_not_connected': lambda env, p: env._(
+        "The %(provider)s account is not connected: connect it from Wazzup's marketplace.", provider=p['provider']),
+    'wazzup_no_channel': lambda env, p: env._(
+        "The %(provider)s account has no active channel to send through: choose one on the account.",
+        provider=p['provider']),
+    'wazzup_text_too_long': lambda env, p: env._(
+        "The text is %(length)s characters long; this %(provider)s channel takes %(limit)s at most.",
+        provider=p['provider'], length=p['length'], limit=p['limit']),
+    'wazzup_bad_crm_code': lambda env, p: env._(
+        "The CRM code is 1 to 50 Latin letters, digits, hyphens or underscores.", provider=p['provider']),
+    'wazzup_uri_too_long': lambda env, p: env._(
+        "The webhook URL is longer than the 200 characters %(provider)s accepts.", provider=p['provider']),
+    # Wazzup: the publisher's settings, a customer's connection, the set-up after it (from Wazzup's error codes,
+    # models/notify_provider_account_wazzup_setup.py wazzup_error)
+    'wazzup_developer_key_refused': lambda env, p: env._(
+        "%(provider)s refused the developer key (HTTP %(status)s): check it in Settings > Notifications > Wazzup "
+        "marketplace.", provider=p['provider'], status=p['status']),
+    'wazzup_already_published': lambda env, p: env._(
+        "%(provider)s has already published the integration: only its support can change the name and logo now.",
+        provider=p['provider']),
+    'wazzup_invalid_state': lambda env, p: env._(
+        "%(provider)s refused this connection link: it was already used, is more than 10 minutes old, or does not "
+        "come from %(provider)s. Click Connect in %(provider)s again.", provider=p['provider']),
+    'wazzup_invalid_secret': lambda env, p: env._(
+        "%(provider)s refused the secret of this Odoo: its administrator must register the integration with "
+        "%(provider)s again (Settings > Notifications > Wazzup marketplace).", provider=p['provider']),
+    'wazzup_connect_unreachable': lambda env, p: env._(
+        "%(provider)s could not be reached, or asked to wait: nothing was connected. Click Connect in %(provider)s "
+        "again in a few minutes.", provider=p['provider']),
+    'wazzup_connect_unconfirmed': lambda env, p: env._(
+        "%(provider)s did not confirm the connection (no answer, or an error on its side): nothing was connected "
+        "in Odoo. Click Connect in %(provider)s again.", provider=p['provider']),
+    'wazzup_test_post_failed': lambda env, p: env._(
+        "%(provider)s could not reach this Odoo at %(url)s (its test call got %(answer)s): the system parameter "
+        "web.base.url must be the public address of this Odoo, reachable from the internet.",
+        provider=p['provider'], url=p['url'], answer=p['answer']),
+    'wazzup_uri_not_valid': lambda env, p: env._(
+        "%(provider)s refused the webhook address %(url)s as not valid: the system parameter web.base.url must be "
+        "the public address of this Odoo.", provider=p['provider'], url=p['url']),
     # -- Intech (mobile money) --
     'missing_secret_key': lambda env, p: env._(
         "The %(provider)s account needs its secret key (Secretkey) to read the catalogue of services.",
@@ -173,6 +213,9 @@ CONNECTION_TEXTS = {
     'connection_ok': lambda env, p: env._(
         "Connection OK: %(provider)s accepted the credentials (%(url)s).",
         provider=p['provider'], url=p['url']),
+    'wazzup_connection_ok': lambda env, p: env._(
+        "Connection OK: %(provider)s accepted the API key (%(active)s of %(count)s channels active).",
+        provider=p['provider'], active=p['active'], count=p['count']),
     'intech_connection_ok': lambda env, p: env._(
         "Connection OK: %(provider)s accepted the secret key and lists %(count)s services. The API key and the HMAC "
         "secret are checked by the first operation.", provider=p['provider'], count=p['count']),

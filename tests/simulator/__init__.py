@@ -11,6 +11,7 @@ from .wap import (
     WapSimulator,
     seed_demo,
 )
+from .wazzup import WazzupSimulator
 
 __all__ = [
     'CHINQIT_DEMO_API_KEY',
@@ -27,5 +28,6 @@ __all__ = [
     'WABEK_DEMO_API_KEY',
     'WabekSimulator',
     'WapSimulator',
+    'WazzupSimulator',
     'seed_demo',
 ]

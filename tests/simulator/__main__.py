@@ -11,7 +11,7 @@ import os
 import sys
 
 if __package__:
-    from . import intech
+    from . import intech, wazzup
     from .chinqit import DEMO_API_KEY as CHINQIT_DEMO_API_KEY
     from .chinqit import seed_demo as seed_chinqit
     from .server import Simulator
@@ -20,7 +20,7 @@ if __package__:
     from .wap import DEMO_API_KEY, DEMO_INVOICE_AUTOMATION, DEMO_OTP_AUTOMATION, DEMO_SECRET_B64, seed_demo
 else:  # run as a script: make the `simulator` package importable from its parent directory
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from simulator import intech
+    from simulator import intech, wazzup
     from simulator.chinqit import DEMO_API_KEY as CHINQIT_DEMO_API_KEY
     from simulator.chinqit import seed_demo as seed_chinqit
     from simulator.server import Simulator
@@ -47,6 +47,7 @@ def main(argv=None):
     seed_chinqit(sim.chinqit)
     seed_wabek(sim.wabek)
     intech.seed_demo(sim.intech).auto_ipn = intech.DEMO_AUTO_IPN_SECONDS  # its IPN follows by itself
+    wazzup.seed_demo(sim.wazzup).status_progress = wazzup.DEMO_STATUS_SECONDS  # sent, delivered, read webhooks
     sim.start()
     print(f'Simulator listening on {sim.url}')
     print(f'  WAP base URL: {sim.base_url("wap")}  api_key={DEMO_API_KEY}  api_secret={DEMO_SECRET_B64}')
@@ -58,6 +59,8 @@ def main(argv=None):
     print(f'  Intech base URL: {sim.base_url("intech")}  apiKey={intech.DEMO_API_KEY}  '
           f'HMAC secret={intech.DEMO_HMAC_SECRET}  Secretkey={intech.DEMO_SECRET_KEY}  '
           f'(IPN {intech.DEMO_AUTO_IPN_SECONDS:g} s after each operation)')
+    print(f'  Wazzup base URL: {sim.base_url("wazzup")}  developer key={wazzup.DEMO_DEVELOPER_KEY}  '
+          f'crmCode={wazzup.DEMO_CRM_CODE}  secret={wazzup.DEMO_SECRET}  customer apiKey={wazzup.DEMO_API_KEY}')
     try:
         sim._thread.join()
     except KeyboardInterrupt:

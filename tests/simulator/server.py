@@ -200,8 +200,9 @@ class Simulator:
             from .intech import IntechSimulator
             from .wabek import WabekSimulator
             from .wap import WapSimulator
+            from .wazzup import WazzupSimulator
 
-            providers = [WapSimulator(), ChinqitSimulator(), WabekSimulator(), IntechSimulator()]
+            providers = [WapSimulator(), ChinqitSimulator(), WabekSimulator(), IntechSimulator(), WazzupSimulator()]
         self.providers = {provider.name: provider for provider in providers}
         self.httpd = ThreadingHTTPServer((host, port), _Handler)
         self.httpd.daemon_threads = True
