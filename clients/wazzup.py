@@ -8,7 +8,8 @@ What the documents say, applied:
   idempotency key: Wazzup refuses a repeated crmMessageId with 400 `repeatedCrmMessageId`, so a resend after a lost
   answer is safe (deduplicates_by_idempotency_key) and that refusal means "already sent" (the spelling
   REPEATED_CRM_MESSAGE_ID of the RU table is accepted too: codes are compared normalised).
-- Bulk routes (users, contacts, deals) take at most 100 items per request.
+- Bulk routes (users, contacts, deals, pipelines) take at most 100 items per request; a pipeline without stages
+  leaves `stages` out (`stages: []` is an error).
 - Rate limit: 429 beyond 500 requests in 5 s.
 
 How we read what they do not say (the README's "Wazzup: how we read its documents" says the same):
@@ -199,11 +200,14 @@ class WazzupClient(BaseClient):
                 for item in data if isinstance(item, dict) and item.get('channelId')]
 
     def upload(self, kind, items):
-        """POST /v3/users|contacts|deals in batches of 100 (upsert by id: a batch sent again is harmless).
-        Returns the number of requests made."""
-        if kind not in ('users', 'contacts', 'deals'):
+        """POST /v3/users|contacts|deals|pipelines in batches of 100 (upsert by id: a batch sent again is
+        harmless). Returns the number of requests made."""
+        if kind not in ('users', 'contacts', 'deals', 'pipelines'):
             raise ValueError(kind)
         self._require_key()
+        if kind == 'pipelines':
+            # the document: "omit `stages` if none; `stages: []` errors"
+            items = [{k: v for k, v in item.items() if k != 'stages' or v} for item in items]
         requests_made = 0
         for start in range(0, len(items), BATCH_MAX):
             self._call('POST', f'/v3/{kind}', json=items[start:start + BATCH_MAX], idempotent=True)
@@ -261,10 +265,11 @@ class WazzupClient(BaseClient):
             data = None
         message_id = data.get('messageId') if isinstance(data, dict) else None
         if not message_id:
-            raise OutcomeUnknownError('Wazzup answered without a message id.', code='unreadable_answer',
-                                      params={'provider': LABEL, 'status': response.status_code},
-                                      http_status=response.status_code, body=response.text,
-                                      retry_may_duplicate=True)
+            # Wazzup may have taken it, but the resend carries the same crmMessageId (repeatedCrmMessageId if it
+            # did): retried, as the module docstring says, instead of held for a person by the account's policy.
+            raise RetryableError('Wazzup answered without a message id; will retry.', code='unreadable_answer',
+                                 params={'provider': LABEL, 'status': response.status_code},
+                                 http_status=response.status_code, body=response.text)
         return SendResult(provider_ref=str(message_id), status='sent', provider_status='sent', cost=None,
                           currency=None, raw=data, scheduled_at=None)
 

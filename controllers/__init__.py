@@ -4,3 +4,4 @@ from . import intech_ipn
 from . import intech_payment
 from . import wazzup_webhook
 from . import wazzup_connect
+from . import optout

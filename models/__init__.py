@@ -21,6 +21,7 @@ from . import notify_money_operation
 from . import notify_money_operation_payment
 from . import notify_money_callback
 from . import notify_message_money
+from . import notify_message_safeguard
 from . import notify_rule
 from . import notify_rule_variable
 from . import notify_rule_route
@@ -28,15 +29,25 @@ from . import notify_rule_delivery
 from . import notify_rule_otp
 from . import notify_rule_money
 from . import notify_rule_wazzup
+from . import notify_rule_safeguards
 from . import ir_actions_server
 from . import base_automation
 from . import res_company
 from . import res_company_otp
+from . import res_company_safeguards
+from . import res_partner
 from . import res_config_settings
 from . import res_config_settings_wazzup
+from . import res_config_settings_safeguards
+from . import res_company_optout
+from . import res_config_settings_optout
+from . import notify_message_retention, res_company_retention, res_config_settings_retention
 from . import sms_sms
 from . import res_users
 from . import notify_inbound_event
 from . import notify_wazzup_webhook
+from . import notify_message_wazzup
+from . import notify_inbound_event_optout
+from . import phone_blacklist
 from . import payment_provider
 from . import payment_transaction

@@ -37,11 +37,12 @@ class NotifyMessage(models.Model):
 
     def write(self, vals):
         res = super().write(vals)
-        if vals.get("state") in WIPE_STATES and self.ids:
+        codes = self.filtered("otp_kind") if vals.get("state") in WIPE_STATES else self.browse()
+        if codes:  # only one-time code messages carry a code: no statement for the others
             self.env.cr.execute(
                 "UPDATE notify_message SET otp_code = NULL WHERE id IN %s AND otp_code IS NOT NULL",
-                [tuple(self.ids)])
-            self.invalidate_recordset(["otp_code"])
+                [tuple(codes.ids)])
+            codes.invalidate_recordset(["otp_code"])
         return res
 
     def _record_raw(self, state, reason, provider_ref=None, to_render=None):

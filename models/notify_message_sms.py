@@ -91,6 +91,8 @@ class NotifyMessage(models.Model):
                 failure_type, reason = hinted_failure or "unknown", message.last_error
             elif message.state == "unknown":
                 failure_type, reason = "unknown", message.last_error
+            elif message.state == "cancelled" and message.safeguard == "optout":
+                failure_type = "sms_blacklist"  # Odoo's own word for it (its SMS stop blacklisted numbers too)
             sms = sms_by_uuid.get(message.sms_uuid)
             if sms:
                 vals = {"state": sms_state, "failure_type": failure_type}

@@ -5,8 +5,12 @@ v3/connect with Wazzup's `state`, the publisher's secret and a fresh crmKey; onl
 company's Wazzup account get the apiKey and the SHA-256 of the crmKey (the key itself is kept nowhere: Wazzup sends
 it back with every webhook, and the webhook route compares hashes). A refusal leaves nothing behind.
 
-The set-up (`_wazzup_setup`, wazzup-wauth.md: "CRM downloads information about users, deals, contacts ... and sets
-the URL for webhooks"): webhooks, users, contacts, deals when crm is installed, then the channels. It runs in a cron
+The set-up (`_wazzup_setup`, wazzup-wauth.md: "CRM downloads information about users, deals, contacts, funnels with
+stages and sets the URL for webhooks"): webhooks, users, contacts, pipelines and deals when crm is installed, then
+the channels. Pipelines (POST v3/pipelines) are what Wazzup's automatic createContact/createDeal need: one per sales
+team, with its stages and the shared ones. Without crm none is sent: Odoo then has no deals, so a made-up pipeline
+would only make Wazzup ask for deals (createDeal) that this Odoo must refuse; contacts are still created from the
+incoming messages themselves. It runs in a cron
 triggered at once, not in the customer's request: PATCH v3/webhooks makes Wazzup test-POST our webhook route,
 which must find the account committed, and thousands of contacts must not hold an HTTP worker. Each step is
 independent: one that fails is reported (chatter, form) and the others still run; "Run the set-up again" redoes
@@ -33,6 +37,7 @@ _logger = logging.getLogger(__name__)
 SETUP_STATES = [("pending", "Waiting to run"), ("done", "Done"), ("failed", "Failed")]
 NAME_MAX = 200
 ID_MAX = 100
+PIPELINE_NAME_MAX = 100  # the document: pipelines' and stages' ids and names are at most 100 characters
 
 
 def _body_of(error):
@@ -75,6 +80,11 @@ def wazzup_error(env, error, *, publisher=False, connect=False, url=None):
     if error.code == "refused" and description:
         error = ProviderError(error.message, code="refused", params=dict(params, provider_message=description))
     return provider_error_text(env, error)
+
+
+def _pipeline_name(record):
+    """A team's or a stage's name as Wazzup takes it (1 to 100 characters); its id when the name is blank."""
+    return (record.name or "").strip()[:PIPELINE_NAME_MAX].strip() or str(record.id)
 
 
 def _auto_commit():
@@ -184,6 +194,7 @@ class NotifyProviderAccount(models.Model):
             ("webhooks", self.env._("Webhooks"), account._wazzup_setup_webhooks),
             ("users", self.env._("Users"), account._wazzup_setup_users),
             ("contacts", self.env._("Contacts"), account._wazzup_setup_contacts),
+            ("pipelines", self.env._("Pipelines"), account._wazzup_setup_pipelines),
             ("deals", self.env._("Deals"), account._wazzup_setup_deals),
             ("channels", self.env._("Channels"), account._wazzup_setup_channels),
         ]
@@ -291,6 +302,25 @@ class NotifyProviderAccount(models.Model):
             return self.env._("%(count)s contacts sent (%(requests)s requests); %(skipped)s numbers skipped: not "
                               "valid phone numbers", count=len(items), requests=requests_made, skipped=skipped)
         return self.env._("%(count)s contacts sent (%(requests)s requests)", count=len(items), requests=requests_made)
+
+    def _wazzup_setup_pipelines(self, context):
+        """One pipeline per sales team of the company (or shared), with the team's stages and the shared ones, in
+        their order; `stages` is left out when there are none (the document: `stages: []` is an error)."""
+        if "crm.team" not in self.env or "crm.lead" not in self.env:
+            return self.env._("pipelines: none sent (the CRM app is not installed)")
+        teams = self.env["crm.team"].sudo().search([("company_id", "in", [self.company_id.id, False])], order="id")
+        # the teams' own stages and the shared ones, in the pipeline's order (sequence, name)
+        stages = self.env["crm.stage"].sudo().search([("team_id", "in", [*teams.ids, False])])
+        items = []
+        for team in teams:
+            item = {"id": str(team.id), "name": _pipeline_name(team)}
+            team_stages = stages.filtered(lambda stage, team=team: not stage.team_id or stage.team_id == team)
+            if team_stages:
+                item["stages"] = [{"id": str(stage.id), "name": _pipeline_name(stage)} for stage in team_stages]
+            items.append(item)
+        requests_made = self._notify_get_client().upload("pipelines", items) if items else 0
+        return self.env._("%(count)s pipelines sent (%(requests)s requests)", count=len(items),
+                          requests=requests_made)
 
     def _wazzup_setup_deals(self, context):
         """The company's CRM leads as deals, only when the crm module is installed (the addon does not need it)."""

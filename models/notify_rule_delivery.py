@@ -85,9 +85,12 @@ class NotifyRule(models.Model):
         record cannot be sent. ``after_route``: a fallback, only deliveries after that route (False: after the
         rule's own) are considered."""
         self.ensure_one()
-        record = record.with_context(lang=self._render_lang(record))
+        partner = self._recipient_partner(record)
+        # variables are written in the recipient's language (dates, amounts), not the triggering user's
+        record = record.with_context(lang=partner.lang or self.env.lang)
         result = {"recipient_raw": False, "recipient_e164": False, "recipient_provider": False,
-                  "variables": {}, "body": False, "delivery": None, "skipped": [], "error": False}
+                  "variables": {}, "body": False, "delivery": None, "skipped": [], "error": False,
+                  "partner": partner}
         raw, country = self._resolve_recipient(record)
         result["recipient_raw"] = raw
         errors = []
@@ -168,25 +171,24 @@ class NotifyRule(models.Model):
         errors = []
         for line in self.variable_ids:
             try:
-                result["variables"][line.name] = line._render(record)
+                result["variables"][line.name] = line._render(record, recipient=result["recipient_e164"])
             except RenderError as error:
                 errors.append(str(error))
         return errors
 
-    def _render_lang(self, record):
-        """Variables are written in the recipient's language (dates, amounts), not the triggering user's."""
-        partner = self.env["res.partner"]
+    def _recipient_partner(self, record):
+        """The contact the message is for: the partner the recipient field is read from, else the record's
+        partner_id (its language, time zone and WhatsApp consent are the recipient's)."""
         for path in (self.recipient_path, self.recipient_fallback_path):
             try:
                 holder, _value = resolve_path(record, path) if path else (None, None)
             except RenderError:
                 continue
             if holder is not None and holder._name == "res.partner":
-                partner = holder
-                break
-        if not partner and "partner_id" in record._fields:
-            partner = record.partner_id
-        return partner.lang or self.env.lang
+                return holder[:1]
+        if "partner_id" in record._fields and record._fields["partner_id"].comodel_name == "res.partner":
+            return record.partner_id[:1]
+        return self.env["res.partner"]
 
     def _phone_error_text(self, error):
         """The phone client's error, in the user's language."""
@@ -218,6 +220,7 @@ class NotifyRule(models.Model):
             "payload": rendered["variables"],
             "body": rendered["body"],
             "res_name": record.display_name,
+            "partner_id": rendered["partner"].id,
         }
         delivery = rendered["delivery"]
         if delivery:

@@ -20,7 +20,9 @@ class NotifyRuleVariable(models.Model):
     sequence = fields.Integer(default=10)
     name = fields.Char(string="Placeholder", required=True, help="The variable name the provider's template expects.")
     source = fields.Selection(
-        [("field", "Field"), ("template", "Inline template")], required=True, default="field"
+        [("field", "Field"), ("template", "Inline template"), ("optout_link", "Opt-out link")], required=True,
+        default="field", help="Opt-out link: a link the recipient opens to stop receiving messages (their number is "
+        "added to the phone blacklist after they confirm).",
     )
     field_path = fields.Char(help="E.g. partner_id.name or amount_residual.")
     template = fields.Char(string="Inline template", help="E.g. {{ object.name }} — {{ object.invoice_date }}")
@@ -38,6 +40,8 @@ class NotifyRuleVariable(models.Model):
                 error = check_field_path(model, line.field_path)
                 if error:
                     raise ValidationError(self.env._("Variable %(name)s: %(error)s", name=line.name, error=error))
+            elif line.source == "optout_link":
+                continue  # made from the recipient's number: nothing to choose
             elif not line.template:
                 raise ValidationError(self.env._("Variable %s: write its inline template.", line.name))
             else:
@@ -74,8 +78,22 @@ class NotifyRuleVariable(models.Model):
         return record.env["mail.render.mixin"]._render_template(
             template, record._name, record.ids, engine="inline_template")[record.id]
 
-    def _render(self, record):
+    def _render(self, record, recipient=None):
+        """The variable's text for one record; ``recipient``: the E.164 number the message goes to (the opt-out
+        link is that number's)."""
         self.ensure_one()
+        if self.source == "optout_link":
+            if recipient:
+                try:
+                    return self.env["phone.blacklist"].sudo()._notify_optout_url(recipient)
+                except ValueError as error:  # not E.164, no database secret: say so rather than stop the batch
+                    raise RenderError(self.env._("Variable %(name)s: no opt-out link: %(error)s", name=self.name,
+                                                 error=error)) from error
+            if self.required:
+                raise RenderError(self.env._(
+                    "Variable %(name)s: the opt-out link needs the recipient's number, and %(rec)s has no valid one.",
+                    name=self.name, rec=record.display_name))
+            return ""
         if self.source == "field":
             holder, value = resolve_path(record, self.field_path)
             text = value_to_text(holder, self.field_path.split(".")[-1], value) if holder else ""

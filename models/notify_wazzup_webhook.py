@@ -11,8 +11,11 @@ import hashlib
 import logging
 
 from markupsafe import Markup, escape
+from psycopg2.errors import SerializationFailure
+from psycopg2.extras import Json
 
 from odoo import api, fields, models
+from odoo.tools import SQL
 
 from ..clients.phone import InvalidPhoneError, to_e164
 from ..clients.wazzup import status_result
@@ -22,6 +25,10 @@ from ..tools.storable import storable_json, storable_text
 _logger = logging.getLogger(__name__)
 
 KEY_MAX = 255
+# the stored columns of an event as `_wazzup_event` inserts it; the others are NULL, as the ORM's create leaves them
+# for a Wazzup event (a test keeps this list in line with the model's fields)
+EVENT_COLUMNS = ("source", "action", "external_id", "payload", "company_id", "provider_account_id", "received_at",
+                 "create_uid", "create_date", "write_uid", "write_date")
 
 
 def _items(value):
@@ -65,12 +72,44 @@ class NotifyInboundEvent(models.Model):
             trigger_cron_soon(self.env, "notify_rules.ir_cron_notify_wazzup_messages")
         return 200, answer
 
-    def _wazzup_event(self, account, action, key, payload):
-        event, duplicate = self._notify_receive("wazzup", action, storable_text(key, KEY_MAX),
-                                                company=account.company_id, payload=storable_json(payload))
-        if not duplicate:
-            event.provider_account_id = account
-        return event, duplicate
+    def _wazzup_event(self, account, action, key, payload, *, replay_unseen=False):
+        """Store one item of a webhook as its event, or recognise it as stored already: (event, duplicate).
+
+        One INSERT ... ON CONFLICT DO NOTHING on the events' unique key, so that a delivery Wazzup repeats while the
+        first one is being applied waits for it and is then a quiet duplicate, where the ORM's create met the
+        unique constraint and the cursor logged an ERROR. Under Odoo's REPEATABLE READ, when the other delivery
+        committed a row this transaction's snapshot cannot see, PostgreSQL answers a serialization failure
+        instead: the same duplicate, already applied by the other delivery. Statuses and messages take it as
+        such (the event is then empty: there is nothing left to do); createContact / createDeal must answer the
+        entity the other delivery made, which this snapshot cannot see, so they ask Odoo to replay the request
+        (`replay_unseen`), whose new snapshot finds it."""
+        now = fields.Datetime.now()
+        values = {
+            "source": "wazzup", "action": action, "external_id": storable_text(key, KEY_MAX),
+            "payload": Json(storable_json(payload)) if payload else None, "company_id": account.company_id.id,
+            "provider_account_id": account.id, "received_at": now,
+            "create_uid": self.env.uid, "create_date": now, "write_uid": self.env.uid, "write_date": now,
+        }
+        insert = SQL(
+            "INSERT INTO notify_inbound_event (%s) VALUES (%s) "
+            "ON CONFLICT (company_id, source, action, external_id) DO NOTHING RETURNING id",
+            SQL(", ").join(SQL.identifier(column) for column in EVENT_COLUMNS),
+            SQL(", ").join(SQL("%s", values[column]) for column in EVENT_COLUMNS),
+        )
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute(insert, log_exceptions=False)
+                row = self.env.cr.fetchone()
+        except SerializationFailure:
+            if replay_unseen:
+                raise
+            return self.browse(), True
+        if row:
+            return self.browse(row[0]), False
+        self.env.cr.execute(SQL(
+            "SELECT id FROM notify_inbound_event WHERE company_id = %s AND source = 'wazzup' AND action = %s "
+            "AND external_id = %s", account.company_id.id, action, values["external_id"]))
+        return self.browse(self.env.cr.fetchone()[0]), True
 
     # ---- statuses of our messages ------------------------------------------------------------------------
     def _wazzup_status(self, account, company, item):
@@ -198,7 +237,7 @@ class NotifyInboundEvent(models.Model):
         if not data:
             return 400, {"error": "VALIDATION_ERROR", "description": "contactData with a chatId is required"}
         chat_id = storable_text(data[0]["chatId"], 64)
-        event, duplicate = self._wazzup_event(account, "createContact", chat_id, item)
+        event, duplicate = self._wazzup_event(account, "createContact", chat_id, item, replay_unseen=True)
         partner = event.partner_id
         if not partner:
             digits = "".join(ch for ch in chat_id if ch.isdigit())
@@ -220,7 +259,7 @@ class NotifyInboundEvent(models.Model):
         contacts = [str(c) for c in item.get("contacts") if str(c).isdigit()] if isinstance(
             item.get("contacts"), list) else []
         key = f"{item.get('responsibleUserId')}:{','.join(contacts)}:{item.get('source')}"[:KEY_MAX]
-        event, duplicate = self._wazzup_event(account, "createDeal", key, item)
+        event, duplicate = self._wazzup_event(account, "createDeal", key, item, replay_unseen=True)
         leads = self.env["crm.lead"].sudo()
         lead = leads.browse(int(event.result.split()[-1])).exists() if duplicate and event.result else leads
         if not lead:

@@ -8,6 +8,9 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(cd "$HERE/.." && pwd)"
 # shellcheck source=scripts/odoo_conf.sh
 source "$HERE/odoo_conf.sh"
+if [ "${1:-}" = "--scale" ]; then shift; exec "$VENV/bin/python" "$REPO_DIR/bench/bench_scale.py" --config "$ODOO_CONF" --odoo-bin "$ODOO_DIR/odoo-bin" --fingerprint "$(addon_fingerprint)" "$@"; fi  # 1M messages, own DB nr_scale (bench/bench_scale.py)
+if [ "${1:-}" = "--chaos-pg" ]; then shift; exec "$VENV/bin/python" "$REPO_DIR/bench/chaos_pg.py" --config "$ODOO_CONF" --fingerprint "$(addon_fingerprint)" "$@"; fi  # PostgreSQL connections lost mid-dispatch, own DB nr_chaos (bench/chaos_pg.py)
+if [ "${1:-}" = "--dispatch" ]; then shift; exec "$VENV/bin/python" "$REPO_DIR/bench/bench_dispatch.py" --db "${NOTIFY_BENCH_DISPATCH_DB:-nr_bench_dispatch}" --config "$ODOO_CONF" "$@"; fi  # dispatch throughput at 20 ms latency, own DB (bench/bench_dispatch.py)
 DB="${NOTIFY_BENCH_DB:-nr_bench}"
 case "$DB" in
   nr_bench*) ;;

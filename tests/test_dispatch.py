@@ -218,7 +218,7 @@ class TestDispatch(NotifyCase):
         self.dispatch()
         self.assertEqual(len(self.wap_sim.requests), 3)
         self.assertEqual(sorted(messages.mapped("state")), ["queued", "queued", "sent", "sent", "sent"])
-        with freeze_time(fields.Datetime.now() + timedelta(seconds=62)):
+        with freeze_time(fields.Datetime.now() + timedelta(seconds=64)):
             self.dispatch()
         self.assertEqual(set(messages.mapped("state")), {"sent"})
 
@@ -253,7 +253,7 @@ class TestDispatch(NotifyCase):
         waiting = self.messages_of(self.make_partner(name="Waiting", mobile="690000039"))
         self.dispatch()
         self.assertEqual(waiting.state, "queued", "the status check used the last request of the minute")
-        later = fields.Datetime.now() + timedelta(seconds=62)
+        later = fields.Datetime.now() + timedelta(seconds=64)
         with freeze_time(later):
             self.env["notify.message"]._cron_poll_status()  # 4 free, 1 kept for the waiting message: 3 allowed,
             # but only the 2 messages not asked about yet are due (the first one was asked a minute ago)

@@ -187,7 +187,7 @@ class TestDispatchIsolation(NotifyCase):
         self.dispatch()
         self.assertEqual(waiting.state, "queued", "3 requests were made this minute")
         self.assertEqual(len(self.wap_sim.requests), 3)
-        with freeze_time(fields.Datetime.now() + timedelta(seconds=62)):
+        with freeze_time(fields.Datetime.now() + timedelta(seconds=64)):
             self.dispatch()
         self.assertEqual(waiting.state, "sent")
 

@@ -204,6 +204,17 @@ class TestOdooSms(NotifySimulatorMixin, MockSMS):
         self.assertEqual(sms.state, "canceled")
         self.assertEqual(self.notification_of(chatter_message).notification_status, "canceled")
 
+    def test_opted_out_number_is_cancelled_as_odoo_says_it(self):
+        self.env["phone.blacklist"].sudo()._add([MR_E164], message="STOP")
+        chatter_message = self.send_with_composer(self.partner())
+        sms = self.sms_of(chatter_message)
+        message = self.outbox_of(sms)
+        self.dispatch()
+        self.assertEqual((message.state, message.safeguard), ("cancelled", "optout"))
+        self.assertEqual((sms.state, sms.failure_type), ("canceled", "sms_blacklist"))
+        self.assertEqual(self.notification_of(chatter_message).notification_status, "canceled")
+        self.assertFalse(self.chinqit_sends())
+
     # ---- (4) refused by Chinqit, resent from Odoo ----------------------------------------------------
     def test_refusal_then_resend_from_odoo(self):
         chatter_message = self.send_with_composer(self.partner())

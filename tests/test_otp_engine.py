@@ -455,3 +455,33 @@ class TestOtpRules(OtpCase):
         with self.assertRaises(ValidationError):
             self.otp_rule(action="send_sms", provider_account_id=self.chinqit.id, channel="sms",
                           template_ref=False, sms_body="Bonjour")
+
+
+class TestOtpRecipientSafeguards(OtpCase):
+    """Codes and the recipient safeguards: never held at night, opt-out only where the rule is not exempted."""
+
+    def test_a_code_goes_to_an_opted_out_number_when_its_rule_is_exempted(self):
+        rule = self.otp_rule()
+        self.assertTrue(rule.optout_exempt, "code rules are exempted by default: a person's own code")
+        self.env["phone.blacklist"].sudo()._add([CM_NUMBER])
+        challenge = self.request()
+        self.dispatch()
+        self.assertEqual(challenge.message_ids.state, "sent")
+
+    def test_a_code_rule_that_honours_opt_out_fails_the_challenge_with_the_reason(self):
+        self.otp_rule(optout_exempt=False)
+        self.env["phone.blacklist"].sudo()._add([CM_NUMBER])
+        challenge = self.request()
+        self.dispatch()
+        self.assertEqual((challenge.message_ids.state, challenge.message_ids.safeguard), ("cancelled", "optout"))
+        self.assertEqual(challenge.state, "failed")
+        self.assertIn("opted out", challenge.failure_reason)
+        self.assertFalse(self.wap_sim.messages)
+
+    def test_a_code_is_never_held_by_quiet_hours_or_the_limit(self):
+        self.company.write({"notify_quiet_hours": True, "notify_quiet_start": 0.0, "notify_quiet_end": 23.99,
+                            "notify_throttle_max": 1})
+        self.otp_rule()
+        first, second = self.request(), self.request(purpose="other")
+        self.dispatch()
+        self.assertEqual((first.message_ids | second.message_ids).mapped("state"), ["sent", "sent"])

@@ -861,7 +861,7 @@ class TestWazzupAuthAndLimits(WazzupSimulatorCase):
         self.assertEqual(statuses[-1], 429)
 
     def test_unknown_route_wrong_method_and_faults(self):
-        self.assertError(self.call('GET', 'pipelines'), 404, 'NOT_FOUND')
+        self.assertError(self.call('GET', 'iframe'), 404, 'NOT_FOUND')
         response = self.call('DELETE', 'channels')
         self.assertEqual((response.status_code, response.headers['Allow']), (405, 'GET'))
         self.sim.fail_next('500')

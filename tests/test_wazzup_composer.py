@@ -14,8 +14,9 @@ LEAD_ACTION = "notify_rules.action_notify_wazzup_composer_from_lead"
 NUMBER = "221772457199"
 
 
-@tagged("post_install", "-at_install")
-class TestWazzupComposer(LoopbackRequestsMixin, TransactionCase):
+class WazzupComposerCase(LoopbackRequestsMixin, TransactionCase):
+    """A Wazzup account on the simulator, a contact, a Notify user; the composer's helpers (also for tests/crm)."""
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -78,6 +79,10 @@ class TestWazzupComposer(LoopbackRequestsMixin, TransactionCase):
         self.assertIn(reason, str(caught.exception))
         self.assertFalse(self.messages(self.env[composer.res_model].browse(composer.res_id)))
         return caught.exception
+
+
+@tagged("post_install", "-at_install")
+class TestWazzupComposer(WazzupComposerCase):
 
     # ---- happy path -----------------------------------------------------------------------------------------
     def test_opened_from_the_contact_with_its_account_number_and_limit(self):
@@ -239,36 +244,11 @@ class TestWazzupComposer(LoopbackRequestsMixin, TransactionCase):
             composer.action_send()
         self.assertFalse(self.env["notify.message"].search([("res_id", "in", [foreign.id, self.user.id])]))
 
-    # ---- leads (crm is optional) ---------------------------------------------------------------------------------
-    def test_lead_binding_exists_only_with_crm(self):
-        """The addon installs without crm: the lead's action exists when crm.lead is in the registry, not
-        otherwise, and binding again (each update of the addon) keeps one action."""
-        Composer = self.env["notify.wazzup.composer"]
-        action = self.env.ref(LEAD_ACTION, raise_if_not_found=False)
-        if "crm.lead" not in self.env:
-            self.assertFalse(action)
-            self.assertFalse(Composer._wazzup_bind_crm_lead())
-            self.assertFalse(self.env.ref(LEAD_ACTION, raise_if_not_found=False))
-            return
-        self.assertEqual((action.binding_model_id.model, action.binding_view_types), ("crm.lead", "form"))
-        self.assertEqual(action.groups_id, self.env.ref("notify_rules.group_notify_user"))
-        action.binding_view_types = "list"
-        self.assertEqual(Composer._wazzup_bind_crm_lead(), action)
-        self.assertEqual(action.binding_view_types, "form")
-        self.assertEqual(self.env["ir.actions.server"].search_count([("binding_model_id.model", "=", "crm.lead"),
-                                                                      ("name", "=", "WhatsApp (Wazzup)")]), 1)
-        # a lead of a contact: the contact's mobile; a lead alone: its own
-        lead = self.env["crm.lead"].create({"name": "Commande", "partner_id": self.partner.id})
-        with self.assertRaises(AccessError):  # a Notify user who may not change leads
-            self.open_composer(lead)
-        self.user.groups_id = [(4, self.env.ref("sales_team.group_sale_salesman_all_leads").id)]
-        form = self.open_composer(lead)
-        self.assertEqual((form.phone, form.recipient_e164, form.provider_account_id),
-                         ("77 245 71 99", "+" + NUMBER, self.account))
-        alone = self.env["crm.lead"].create({"name": "Prospect", "phone": "+221 76 123 45 67"})
-        form = self.open_composer(alone)
-        form.body = "Bonjour"
-        form.save().action_send()
-        self.dispatch()
-        self.assertEqual(self.messages(alone).state, "sent")
-        self.assertEqual(self.sim.sent_messages(DEMO_API_KEY)[0]["chatId"], "221761234567")
+    # ---- leads: without crm here (tests/crm/test_wazzup_crm.py runs the lead's composer with crm) ---------------
+    def test_no_lead_binding_without_crm(self):
+        """The addon installs without crm: no lead action then, and binding it (each update of the addon) makes
+        none."""
+        self.assertNotIn("crm.lead", self.env)
+        self.assertFalse(self.env.ref(LEAD_ACTION, raise_if_not_found=False))
+        self.assertFalse(self.env["notify.wazzup.composer"]._wazzup_bind_crm_lead())
+        self.assertFalse(self.env.ref(LEAD_ACTION, raise_if_not_found=False))

@@ -393,9 +393,12 @@ class TestWazzupSetup(WazzupConnectCommon):
             user = self.env["res.users"].with_context(active_test=False).search([("login", "=", login)])
             self.assertNotIn(str(user.id), users, login)
 
-        # no CRM app here: no deals
+        # no CRM app here: no deals, and no pipeline (a made-up one would only make Wazzup ask for deals this Odoo
+        # must refuse; tests/crm/test_wazzup_crm.py sends the sales teams' with crm)
         self.assertNotIn("crm.lead", self.env)
         self.assertFalse(self.requests_to("/v3/deals"))
+        self.assertFalse(self.requests_to("/v3/pipelines"))
+        self.assertEqual(self.wz.account_of(api_key)["pipelines"], {})
 
         # channels: the account's WhatsApp channel, active, chosen to send through
         channel = account.wazzup_channel_ids
@@ -405,8 +408,9 @@ class TestWazzupSetup(WazzupConnectCommon):
 
         note = account.message_ids[0].body
         for text in ("Set-up with Wazzup done", "webhooks registered", "250 contacts sent (3 requests); 2 numbers "
-                     "skipped", f"{len(expected)} users sent (1 requests)", "the CRM app is not installed",
-                     "1 channels, 1 active"):
+                     "skipped", f"{len(expected)} users sent (1 requests)",
+                     "pipelines: none sent (the CRM app is not installed)",
+                     "deals: none sent (the CRM app is not installed)", "1 channels, 1 active"):
             self.assertIn(text, note)
 
     def test_user_phone_sent_as_digits(self):

@@ -103,6 +103,40 @@ class TestWazzupSend(NotifySimulatorMixin, HttpCase):
         self.assertEqual(message.provider_status, "repeatedCrmMessageId")
         self.assertEqual(len(self.wazzup_sim.sent_messages(self.api_key)), 1)
 
+    def test_statuses_after_repeated_crm_message_id_are_not_guessed(self):
+        """Wazzup's refusal carries no messageId, and its statuses name the message by messageId only (no
+        crmMessageId in §4.2, nor in the messages of §4.1): the message says plainly that its statuses cannot be
+        followed, and a status of the message Wazzup has is not pinned on it."""
+        self.text_rule()
+        self.wazzup_sim.fail_next("processed_500")
+        partner = self.make_partner()
+        self.dispatch()
+        message = self.messages_of(partner)
+        self.assertFalse(message.route_note)
+        message.next_attempt_at = "2000-01-01"
+        self.dispatch()
+        self.assertEqual(message.state, "sent")
+        self.assertFalse(message.provider_ref)
+        self.assertIn("does not give its message id again", message.route_note)
+        self.assertIn("cannot be followed here", message.route_note)
+        note = partner.message_ids.filtered(lambda m: "Welcome on WhatsApp" in (m.body or ""))[:1]
+        self.assertIn("cannot be followed here", note.body)  # the record's chatter says it too
+        (sent,) = self.wazzup_sim.sent_messages(self.api_key)
+        self.assertEqual(self.wazzup_sim.deliver_status(self.api_key, sent["messageId"], "delivered")[0], 200)
+        self.env.invalidate_all()
+        self.assertEqual(message.state, "sent")
+        event = self.env["notify.inbound.event"].search([("source", "=", "wazzup"), ("action", "=", "status")])
+        self.assertEqual(event.result, "unknown message")
+
+    def test_a_message_sent_at_once_has_no_such_note(self):
+        self.text_rule()
+        partner = self.make_partner()
+        self.dispatch()
+        message = self.messages_of(partner)
+        self.assertEqual(message.state, "sent")
+        self.assertTrue(message.provider_ref)
+        self.assertFalse(message.route_note)
+
     def test_refusals_and_limits(self):
         self.text_rule(text="x" * 10001)
         partner = self.make_partner()

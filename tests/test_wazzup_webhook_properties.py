@@ -70,7 +70,10 @@ def weighted(*choices):
     return st.sampled_from([strategy for weight, strategy in choices for _ in range(weight)]).flatmap(lambda s: s)
 
 
-HEADER_TEXT = st.text(st.characters(min_codepoint=0x21, max_codepoint=0xFF), max_size=40)  # what a header may hold
+# what a header may hold; `requests` refuses to send a value that starts with white space, Latin-1's too (U+0085,
+# U+00A0): such a header never reaches the route
+HEADER_TEXT = st.text(st.characters(min_codepoint=0x21, max_codepoint=0xFF), max_size=40).filter(
+    lambda value: not value[:1].isspace())
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),

@@ -1,4 +1,9 @@
+import json
+
 from odoo import api, fields, models
+
+from ..models.notify_message_safeguard import Candidate
+from ..models.notify_rule_safeguards import OTP_TRIGGERS
 
 
 class NotifyRulePreview(models.TransientModel):
@@ -21,6 +26,8 @@ class NotifyRulePreview(models.TransientModel):
                               help="GSM-7: 160 characters in one SMS, 153 per part beyond. Any other character "
                               "(ê, ç, Arabic...) makes it UCS-2: 70, then 67 per part.")
     error = fields.Text(string="Cannot be sent because", compute="_compute_preview")
+    safeguard_text = fields.Char(string="Safeguards", compute="_compute_preview",
+                                 help="What the recipient safeguards would do if it were sent now.")
     ok = fields.Boolean(string="Can be sent", compute="_compute_preview")
     matches_filter = fields.Boolean(string="Matches the rule's filter", compute="_compute_preview")
 
@@ -43,7 +50,7 @@ class NotifyRulePreview(models.TransientModel):
         for preview in self:
             values = dict(recipient_raw=False, recipient_e164=False, recipient_provider=False,
                           variables_text=False, error=False, ok=False, matches_filter=False, delivery_text=False,
-                          sms_text=False, sms_summary=False)
+                          sms_text=False, sms_summary=False, safeguard_text=False)
             record = preview.record_ref
             if not record:
                 values["error"] = self.env._("Choose a record to preview.")
@@ -65,6 +72,7 @@ class NotifyRulePreview(models.TransientModel):
                     delivery_text=preview._delivery_text(rendered),
                     error=rendered["error"],
                     ok=not rendered["error"],
+                    safeguard_text=not rendered["error"] and preview._safeguard_text(rendered),
                 )
             preview.update(values)
 
@@ -80,3 +88,21 @@ class NotifyRulePreview(models.TransientModel):
         if skipped:
             text += " — " + self.env._("after %s", "; ".join(skipped))
         return text
+
+    def _safeguard_text(self, rendered):
+        """'Would be held until 07:00 Africa/Douala: quiet hours.', as the dispatcher would decide now."""
+        delivery = rendered["delivery"]
+        if not delivery:
+            return False
+        rule = self.rule_id.sudo()
+        owner = delivery.owner.sudo()
+        message = self.env["notify.message"].sudo()
+        template_ref = owner.template_ref if owner.action == "send_template" else False
+        self.env.cr.execute("SELECT md5(%s || '|' || coalesce(%s::jsonb::text, '') || '|' || %s)",
+                            [template_ref or "", json.dumps(rendered["variables"]) if rendered["variables"] else None,
+                             rendered["body"] or ""])
+        kind = "otp" if rule.trigger in OTP_TRIGGERS else "rule"
+        candidate = Candidate("preview", owner.provider_account_id.company_id, rule, rendered["partner"],
+                              rendered["recipient_e164"], owner.channel, self.env.cr.fetchone()[0], kind)
+        decision = message._notify_safeguard_decisions([candidate], fields.Datetime.now()).get("preview")
+        return decision.preview if decision else self.env._("None would stop it now.")

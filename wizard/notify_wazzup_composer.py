@@ -89,6 +89,13 @@ class NotifyWazzupComposer(models.TransientModel):
         return self._wazzup_check_record(record)
 
     @api.model
+    def _wazzup_partner_of(self, record):
+        """The contact written to: the partner itself, or the lead's partner."""
+        if record._name == "res.partner":
+            return record
+        return record.partner_id if "partner_id" in record._fields else self.env["res.partner"]
+
+    @api.model
     def _wazzup_check_record(self, record):
         """Writing to someone on the record's behalf is for those who may change the record (as in Odoo's
         chatter composer); the message goes on its chatter."""
@@ -162,6 +169,7 @@ class NotifyWazzupComposer(models.TransientModel):
             "res_model": record._name,
             "res_id": record.id,
             "res_name": record.display_name,
+            "partner_id": self._wazzup_partner_of(record).id,
         })
         self.env["notify.message"]._trigger_dispatch()
         return {

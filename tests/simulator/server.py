@@ -15,14 +15,57 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
-# 500/503: the provider's own error body; 502/504: a gateway's HTML page; 429: rate limited (Retry-After if given);
-# malformed: a 200 that is not JSON; timeout_before/after: wait `delay` before/after processing the request;
-# reset_reused: read the request, do not process it, reset the connection without a byte of answer (what a client
-# meets on a keep-alive connection the server dropped).
-# processed_500: process the request, then answer 500 (the answer of work that was done is lost).
+# What a provider (or what stands between it and us) can do wrong; the log entry of the request says whether the
+# provider processed it (`processed`) and what was answered (`response_status`, None when nothing was).
+# - 500/503: the provider's own error body; 502/504: a gateway's HTML page. Not processed.
+# - processed_500: process the request, then answer 500 (the answer of work that was done is lost).
+# - html_200 / html_500: a proxy's HTML error page (long: a client must not show it whole) with 200 / 500. Not
+#   processed.
+# - 429: rate limited in the provider's format, Retry-After when `retry_after` is given; 429_plain: a rate limiter's
+#   plain-text 429 without Retry-After, whatever `retry_after` says. Not processed.
+# - malformed: a 200 announced as JSON whose body is not JSON. Not processed.
+# - timeout_before: wait `delay`, then answer 500 and close, without processing (a client whose timeout is shorter
+#   than `delay` sees a read timeout: its request left, nothing was done). timeout_after: process, then wait `delay`
+#   before the answer (the work was done, the answer comes too late).
+# - reset: reset the connection (RST) without a byte of answer and without processing; reset_reused is the same,
+#   named for what a client meets on a keep-alive connection the server dropped as idle. reset_after: process, then
+#   reset without answering (the work was done, the answer is lost).
+# - slow_body: process, send the status line and headers at once, then the body one byte every `delay` seconds
+#   (1 s by default): a client whose read timeout is shorter gives up in the middle of the body.
 FAULT_KINDS = ('500', '502', '503', '504', '429', 'malformed', 'timeout_before', 'timeout_after', 'reset_reused',
-               'processed_500')
+               'processed_500', 'reset', 'reset_after', 'html_200', 'html_500', '429_plain', 'slow_body')
 GATEWAY_PAGES = {502: 'Bad Gateway', 504: 'Gateway Timeout'}
+SLOW_BODY_DEFAULT_DELAY = 1.0
+# A reverse proxy's error page, as long as real ones are: a client must show a sentence, not this.
+PROXY_PAGE = (
+    '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Error | upstream unavailable</title>'
+    '<style>body{font-family:sans-serif;margin:4em auto;max-width:40em;color:#333}h1{font-size:1.6em}'
+    '.ray{color:#999;font-size:.8em}</style></head>\n<body><h1>Sorry, something went wrong.</h1>'
+    '<p>The web server reported an error while contacting the upstream application. Please try again in a few '
+    'minutes. If the problem persists, contact the site administrator and quote the reference below.</p>'
+    '<p class="ray">Reference: 7f3c9a2e1b4d5f60 &middot; edge proxy &middot; simulated</p>' + '<!-- padding -->' * 40
+    + '</body></html>\n'
+)
+
+
+class SlowBody(bytes):
+    """An answer body that `write_body` sends one byte every `delay` seconds (the slow_body fault)."""
+
+    def __new__(cls, payload, delay):
+        body = super().__new__(cls, payload)
+        body.delay = delay
+        return body
+
+
+def write_body(wfile, payload):
+    """Write an answer body: at once, or trickling for a SlowBody (a client that gave up makes a write raise
+    BrokenPipeError or ConnectionResetError, which ends the trickle)."""
+    if not isinstance(payload, SlowBody):
+        wfile.write(payload)
+        return
+    for index in range(len(payload)):
+        time.sleep(payload.delay)
+        wfile.write(payload[index:index + 1])
 
 
 class Headers(dict):
@@ -94,7 +137,7 @@ class ProviderSimulator:
             self.requests.append(entry)
             kind, retry_after, delay = self._faults.popleft() if self._faults else (None, None, None)
         close = False
-        if kind == 'reset_reused':
+        if kind in ('reset', 'reset_reused'):
             return None, True
         if kind in ('500', '503'):
             answer = self.error_body(int(kind), 'simulated_server_error')
@@ -102,11 +145,15 @@ class ProviderSimulator:
             status = int(kind)
             page = f'<html><body><h1>{status} {GATEWAY_PAGES[status]}</h1></body></html>'
             answer = (status, {'Content-Type': 'text/html'}, page.encode())
+        elif kind in ('html_200', 'html_500'):
+            answer = (int(kind[5:]), {'Content-Type': 'text/html; charset=utf-8'}, PROXY_PAGE.encode())
         elif kind == '429':
             status, resp_headers, resp_body = self.error_body(429, 'rate_limit_exceeded')
             if retry_after is not None:
                 resp_headers['Retry-After'] = str(retry_after)
             answer = (status, resp_headers, resp_body)
+        elif kind == '429_plain':
+            answer = (429, {'Content-Type': 'text/plain'}, b'Too Many Requests')
         elif kind == 'malformed':
             answer = (200, {'Content-Type': 'application/json'}, b'<html>upstream proxy says hello</html>')
         elif kind == 'timeout_before':
@@ -121,6 +168,10 @@ class ProviderSimulator:
             entry['processed'] = True
             if kind == 'timeout_after':
                 time.sleep(delay or 0)
+            elif kind == 'reset_after':
+                return None, True
+            elif kind == 'slow_body':
+                answer = (*answer[:2], SlowBody(answer[2], SLOW_BODY_DEFAULT_DELAY if delay is None else delay))
         entry['response_status'] = answer[0]
         return answer, close
 
@@ -151,6 +202,13 @@ class SimulatedClock:
     def advance_clock(self, seconds):
         self.clock_offset += seconds
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: with two dispatchers of 20 connections each, connections waited
+    # in the kernel long enough for a 10 s read timeout (bench/bench_dispatch.py). A provider's server has more.
+    request_queue_size = 256
+    daemon_threads = True
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
     timeout = 60  # idle keep-alive connections end eventually
@@ -162,6 +220,7 @@ class _Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         prefix, _, rest = split.path.lstrip('/').partition('/')
         body = self.rfile.read(int(self.headers.get('Content-Length') or 0))
+        time.sleep(self.server.simulator.latency)  # a provider's network and processing time (benches)
         provider = self.server.simulator.providers.get(prefix)
         if provider is None:
             answer, close = json_response(404, {'error': 'unknown_provider'}), False
@@ -184,7 +243,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header('Connection', 'close')
                 self.close_connection = True
             self.end_headers()
-            self.wfile.write(payload)
+            write_body(self.wfile, payload)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up waiting (timeout_after)
 
@@ -193,6 +252,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 class Simulator:
     """Loopback server hosting provider simulators: `with Simulator() as sim: sim.base_url('wap')`."""
+
+    latency = 0.0  # seconds added before every answer, outside any provider's lock (bench_dispatch.py)
 
     def __init__(self, port=0, host='127.0.0.1', providers=None):
         if providers is None:
@@ -204,8 +265,7 @@ class Simulator:
 
             providers = [WapSimulator(), ChinqitSimulator(), WabekSimulator(), IntechSimulator(), WazzupSimulator()]
         self.providers = {provider.name: provider for provider in providers}
-        self.httpd = ThreadingHTTPServer((host, port), _Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server((host, port), _Handler)
         self.httpd.simulator = self
         self._thread = None
 

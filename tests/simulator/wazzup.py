@@ -8,7 +8,9 @@ registered crmCode, an install that issues a signed `state` naming crmCode and a
 checks the state and the secret and answers the new apiKey; the crmKey given there comes back as
 `Authorization: Bearer <crmKey>` on every webhook. `PATCH /v3/webhooks` test-POSTs `{"test": true}` and needs
 200 (else `testPostNotPassed` with the status received), answers `{ ok }` (not JSON); webhook bodies use the
-document's §4 field names. Bulk routes upsert by id, at most 100 items (`TOO_MANY_ENTITIES`). `POST /v3/message`:
+document's §4 field names. Bulk routes (users, contacts, deals, pipelines) upsert by id, at most 100 items
+(`TOO_MANY_ENTITIES`); a pipeline's id and name and its stages' are at most 100 characters, and `stages`, when
+given, is a non-empty list (`stages: []` is the documented error). `POST /v3/message`:
 channel, text xor contentUri, text limits per transport, a WhatsApp chatId of 10 to 15 digits, a crmMessageId used
 once per customer (`repeatedCrmMessageId`), `201 {messageId, chatId}`. More than 500 requests in 5 s per key: 429.
 
@@ -61,7 +63,10 @@ from .server import ProviderSimulator, SimulatedClock
 DEMO_DEVELOPER_KEY = 'demo-wazzup-developer-key'
 DEMO_CRM_CODE = 'odoo-notify-rules'
 DEMO_SECRET = 'demo-wazzup-wauth-secret'
-DEMO_API_KEY = '7a2c0d5e9b1f4e3a8c6d2b0f1e9a7c35'  # the demo customer account (already connected, no crmKey)
+DEMO_API_KEY = '7a2c0d5e9b1f4e3a8c6d2b0f1e9a7c35'  # the demo customer account (already connected)
+# its crmKey: `make run`'s demo Wazzup account keeps its SHA-256 (demo/notify_demo.xml), so that the webhooks of the
+# simulator reach the demo Odoo once its set-up registered them
+DEMO_CRM_KEY = 'demo-wazzup-crm-key-of-the-demo-odoo'
 DEMO_CHANNEL_ID = '3f6c9a2e-1b7d-4c8e-9f05-7d2a41b6e803'
 DEMO_STATUS_SECONDS = (1, 5, 30)  # `make run`: sent, delivered, read this long after a message was accepted
 
@@ -99,8 +104,10 @@ CONTACT_FIELDS = (('id', 'str', 100, True), ('responsibleUserId', 'str', 100, Tr
                   ('contactData', 'contactData', None, True), ('uri', 'str', 200, False))
 DEAL_FIELDS = (('id', 'id', 100, True), ('responsibleUserId', 'str', 100, True), ('name', 'str', 200, True),
                ('uri', 'str', 200, True), ('contacts', 'ids', None, True), ('closed', 'bool', None, True))
+PIPELINE_FIELDS = (('id', 'id', 100, True), ('name', 'str', 100, True), ('stages', 'stages', None, False))
+STAGE_FIELDS = (('id', 'id', 100, True), ('name', 'str', 100, True))
 BULK_ROUTES = {'/v3/users': ('users', USER_FIELDS), '/v3/contacts': ('contacts', CONTACT_FIELDS),
-               '/v3/deals': ('deals', DEAL_FIELDS)}
+               '/v3/deals': ('deals', DEAL_FIELDS), '/v3/pipelines': ('pipelines', PIPELINE_FIELDS)}
 
 # path -> method -> (who may call: 'developer' | 'customer' | None, handler name)
 ROUTES = {
@@ -112,6 +119,7 @@ ROUTES = {
     '/v3/users': {'POST': ('customer', '_bulk')},
     '/v3/contacts': {'POST': ('customer', '_bulk')},
     '/v3/deals': {'POST': ('customer', '_bulk')},
+    '/v3/pipelines': {'POST': ('customer', '_bulk'), 'GET': ('customer', '_get_pipelines')},
     '/v3/message': {'POST': ('customer', '_message')},
 }
 NO_BODY = object()  # a GET's payload; also: no `data` in an error body
@@ -119,11 +127,11 @@ NO_BODY = object()  # a GET's payload; also: no `data` in an error body
 
 def seed_demo(sim):
     """Demo data used by `python -m simulator` and by the tests: the publisher's developer key and its marketplace
-    registration (no authRedirectUri: an install names its domain), and one connected customer account with an
-    active WhatsApp channel. Saved as the baseline `reset` returns to."""
+    registration (no authRedirectUri: an install names its domain), and one connected customer account (with the
+    demo crmKey) with an active WhatsApp channel. Saved as the baseline `reset` returns to."""
     sim.add_developer(DEMO_DEVELOPER_KEY)
     sim.register(DEMO_DEVELOPER_KEY, DEMO_CRM_CODE, DEMO_SECRET)
-    sim.add_account(api_key=DEMO_API_KEY, name='Demo customer', crm_code=DEMO_CRM_CODE)
+    sim.add_account(api_key=DEMO_API_KEY, crm_key=DEMO_CRM_KEY, name='Demo customer', crm_code=DEMO_CRM_CODE)
     sim.add_channel(DEMO_API_KEY, channel_id=DEMO_CHANNEL_ID)
     sim.save_baseline()
     return sim
@@ -193,11 +201,26 @@ def _field_errors(item, fields, prefix):
         elif kind == 'ids':
             valid = isinstance(value, list) and all(
                 _non_empty(v) or (isinstance(v, int) and not isinstance(v, bool)) for v in value)
+        elif kind == 'stages':  # the document: omit `stages` when none, `stages: []` errors
+            errors.extend(_stages_errors(value, path))
+            continue
         else:  # contactData
             errors.extend(_contact_data_errors(value, path))
             continue
         if not valid or (max_length and len(str(value)) > max_length):
             errors.append(path)
+    return errors
+
+
+def _stages_errors(value, path):
+    if not isinstance(value, list) or not value:
+        return [path]
+    errors = []
+    for index, stage in enumerate(value):
+        if isinstance(stage, dict):
+            errors.extend(_field_errors(stage, STAGE_FIELDS, f'{path}[{index}]'))
+        else:
+            errors.append(f'{path}[{index}]')
     return errors
 
 
@@ -300,7 +323,7 @@ class WazzupSimulator(SimulatedClock, ProviderSimulator):
         account = {
             'account_id': account_id, 'crm_code': crm_code, 'api_key': None, 'crm_key': None, 'name': None,
             'channels': {},  # channelId -> {channelId, transport, plainId, state}, in the order added
-            'users': {}, 'contacts': {}, 'deals': {},  # id (as text) -> the item as uploaded (upserted)
+            'users': {}, 'contacts': {}, 'deals': {}, 'pipelines': {},  # id (as text) -> the item as uploaded
             'webhooks': {'webhooksUri': None, 'subscriptions': dict.fromkeys(SUBSCRIPTIONS, False)},
             'sent': [],  # accepted messages, in order
             'sent_by_crm_message_id': {},  # crmMessageId -> the same message
@@ -731,6 +754,10 @@ class WazzupSimulator(SimulatedClock, ProviderSimulator):
                     item.pop('phone', None)  # the document: an invalid phone is silently dropped
                 stored[str(item['id'])] = item
         return 200, {}, b''
+
+    def _get_pipelines(self, api_key, _payload, _path):
+        with self.lock:
+            return _answer(200, [copy.deepcopy(item) for item in self.account_of(api_key)['pipelines'].values()])
 
     # --- messages ---------------------------------------------------------------------------------------------
 
