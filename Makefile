@@ -1,5 +1,5 @@
 # notify_rules — see README.md. Everything runs through scripts/ (set-up is idempotent and cached).
-.PHONY: setup run test bench lint
+.PHONY: setup run test bench bench-quick lint
 
 setup:
 	@bash scripts/setup.sh >/dev/null
@@ -12,6 +12,9 @@ test:
 
 bench:
 	@bash scripts/bench.sh
+
+bench-quick:
+	@bash scripts/bench.sh --quick
 
 lint:
 	@bash scripts/lint.sh

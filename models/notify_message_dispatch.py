@@ -219,6 +219,8 @@ class NotifyMessage(models.Model):
         sent_batches = 0
         sent = False
         in_flight = None
+        unapplied = None  # (messages, results): answered, not applied yet
+        not_started = None  # claimed and committed 'sending', not handed to the threads yet
         try:
             while batch_limit is None or sent_batches < batch_limit:
                 if budget.exhausted(margin=account.timeout) and not urgent:
@@ -236,23 +238,27 @@ class NotifyMessage(models.Model):
                     if wait_until:
                         self._trigger_dispatch(at=wait_until)
                     break
+                not_started = messages
                 previous, in_flight = in_flight, None
                 if previous:  # its answers first: one batch at the provider at a time
-                    previous_results = [future.result() for future in previous[1]]
+                    unapplied = (previous[0], [future.result() for future in previous[1]])
                 in_flight = self._start_batch(account, client, messages)
-                if previous:
-                    self._apply_send_results(list(zip(previous[0], previous_results, strict=True)), client)
-                    sent = any(m.state == "sent" for m in previous[0]) or sent
+                not_started = None
+                if unapplied:
+                    self._apply_send_results(list(zip(*unapplied, strict=True)), client)
+                    sent = any(m.state == "sent" for m in unapplied[0]) or sent
+                    unapplied = None
                 budget.worked()
                 sent_batches += 1
                 if account.paused:
                     break
         except psycopg2.Error:
-            # the database went away (PostgreSQL restarted): the batch in flight has left; what the provider
-            # accepted is kept through a new connection rather than becoming 'outcome unknown' after its lease
+            # the database went away (PostgreSQL restarted). Through a new connection: what the provider accepted
+            # is kept (it would be 'outcome unknown' after its lease), and what never left goes back to the queue
+            answers = list(zip(*unapplied, strict=True)) if unapplied else []
             if in_flight:
-                self._keep_accepted_elsewhere(
-                    list(zip(in_flight[0], [future.result() for future in in_flight[1]], strict=True)))
+                answers += zip(in_flight[0], [future.result() for future in in_flight[1]], strict=True)
+            self._keep_accepted_elsewhere(answers, not_started=not_started)
             raise
         if in_flight:
             sent = self._finish_batch(in_flight, client) or sent
@@ -437,14 +443,16 @@ class NotifyMessage(models.Model):
                 self._keep_accepted_elsewhere(answers)
                 raise
 
-    def _keep_accepted_elsewhere(self, answers):
-        """The database connection broke while the answers were applied (PostgreSQL restarted): what the provider
-        accepted is written through a new connection, with its reference; else, after the lease, these messages
-        would be 'outcome unknown' although sent (measured with bench/chaos_pg.py: 30 of 1,000). Failing that,
-        the log keeps each message's reference."""
+    def _keep_accepted_elsewhere(self, answers, not_started=None):
+        """The database connection broke (PostgreSQL restarted) while a batch was in flight or its answers were
+        applied. Through a new connection: what the provider accepted is written with its reference, and claimed
+        messages whose requests never left go back to the queue; else, after the lease, both would be 'outcome
+        unknown' (bench/chaos_pg.py: 40 of 1,000, half of them never sent). Failing that, the log keeps each
+        accepted message's reference."""
         accepted = [(message.id, result.provider_ref) for message, result in answers
                     if isinstance(result, SendResult) and result.provider_ref]
-        if not accepted or not _auto_commit():
+        unsent = [message.id for message in (not_started or [])]
+        if not (accepted or unsent) or not _auto_commit():
             return
         try:
             with self.env.registry.cursor() as cr:
@@ -453,6 +461,11 @@ class NotifyMessage(models.Model):
                         """UPDATE notify_message SET state = 'sent', provider_ref = %s, sending_since = NULL,
                                   sent_at = now() AT TIME ZONE 'UTC'
                             WHERE id = %s AND state = 'sending'""", [provider_ref, message_id])
+                if unsent:
+                    cr.execute(
+                        """UPDATE notify_message SET state = 'queued', sending_since = NULL,
+                                  attempts = GREATEST(attempts - 1, 0)
+                            WHERE id IN %s AND state = 'sending'""", [tuple(unsent)])
         except psycopg2.Error:
             _logger.warning("Notify dispatcher: could not record accepted messages (id, provider reference): %s",
                             accepted)

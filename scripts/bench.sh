@@ -2,12 +2,17 @@
 # make bench: posting cost of notify rules vs Odoo's own automation rules (see bench/README.md).
 # Creates the database nr_bench once (notify_rules installed, no demo data) and reuses it; upgrades the
 # module there when the addon's code changed since the last bench. Arguments go to bench/bench_rules.py
-# (e.g. `bash scripts/bench.sh --invoices 50 --repeat 1`).
+# (e.g. `bash scripts/bench.sh --invoices 50 --repeat 1`). With no argument (`make bench`) every bench runs, one
+# after the other (about an hour on 2 cores); `--quick` (`make bench-quick`) runs a small version of the posting,
+# OTP, IPN, webhook and dispatch benches (under 5 minutes on 2 cores).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(cd "$HERE/.." && pwd)"
 # shellcheck source=scripts/odoo_conf.sh
 source "$HERE/odoo_conf.sh"
+QUICK=0
+if [ "${1:-}" = "--quick" ]; then QUICK=1; shift; fi
+dispatch_bench() { "$VENV/bin/python" "$REPO_DIR/bench/bench_dispatch.py" --db "${NOTIFY_BENCH_DISPATCH_DB:-nr_bench_dispatch}" --config "$ODOO_CONF" "$@"; }
 if [ "${1:-}" = "--scale" ]; then shift; exec "$VENV/bin/python" "$REPO_DIR/bench/bench_scale.py" --config "$ODOO_CONF" --odoo-bin "$ODOO_DIR/odoo-bin" --fingerprint "$(addon_fingerprint)" "$@"; fi  # 1M messages, own DB nr_scale (bench/bench_scale.py)
 if [ "${1:-}" = "--chaos-pg" ]; then shift; exec "$VENV/bin/python" "$REPO_DIR/bench/chaos_pg.py" --config "$ODOO_CONF" --fingerprint "$(addon_fingerprint)" "$@"; fi  # PostgreSQL connections lost mid-dispatch, own DB nr_chaos (bench/chaos_pg.py)
 if [ "${1:-}" = "--dispatch" ]; then shift; exec "$VENV/bin/python" "$REPO_DIR/bench/bench_dispatch.py" --db "${NOTIFY_BENCH_DISPATCH_DB:-nr_bench_dispatch}" --config "$ODOO_CONF" "$@"; fi  # dispatch throughput at 20 ms latency, own DB (bench/bench_dispatch.py)
@@ -71,9 +76,24 @@ if [ "${1:-}" = "--wazzup" ]; then  # Wazzup status webhooks next to /web/health
   shift
   exec "$VENV/bin/python" bench/bench_wazzup.py --db "$DB" --config "$ODOO_CONF" "$@"
 fi
+if [ "$QUICK" = 1 ]; then  # make bench-quick: every HTTP and dispatch bench, small
+  "$VENV/bin/python" bench/bench_rules.py --db "$DB" --config "$ODOO_CONF" --invoices 50 --repeat 1
+  "$VENV/bin/python" bench/bench_otp.py --db "$DB" --config "$ODOO_CONF" --round-trips 50
+  "$VENV/bin/python" bench/bench_ipn.py --db "$DB" --config "$ODOO_CONF" --operations 100
+  "$VENV/bin/python" bench/bench_wazzup.py --db "$DB" --config "$ODOO_CONF" --messages 100
+  dispatch_bench --messages 2000
+  exit 0
+fi
 "$VENV/bin/python" bench/bench_rules.py --db "$DB" --config "$ODOO_CONF" "$@"
-if [ $# -eq 0 ]; then  # the default `make bench` also measures the OTP API, the Intech IPN route, then Wazzup's webhooks
+if [ $# -eq 0 ]; then  # the default `make bench` runs every bench: the OTP API, the Intech IPN route, Wazzup's
+  # webhooks, dispatch throughput (and at WAP's rate limit), a million messages with a purge, PostgreSQL lost
   "$VENV/bin/python" bench/bench_otp.py --db "$DB" --config "$ODOO_CONF"
   "$VENV/bin/python" bench/bench_ipn.py --db "$DB" --config "$ODOO_CONF"
   "$VENV/bin/python" bench/bench_wazzup.py --db "$DB" --config "$ODOO_CONF"
+  dispatch_bench
+  dispatch_bench --concurrency 100
+  dispatch_bench --rate-limited --minutes 5
+  "$VENV/bin/python" "$REPO_DIR/bench/bench_scale.py" --config "$ODOO_CONF" --odoo-bin "$ODOO_DIR/odoo-bin" \
+    --fingerprint "$(addon_fingerprint)" --purge
+  "$VENV/bin/python" "$REPO_DIR/bench/chaos_pg.py" --config "$ODOO_CONF" --fingerprint "$(addon_fingerprint)"
 fi
