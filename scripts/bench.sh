@@ -3,8 +3,8 @@
 # Creates the database nr_bench once (notify_rules installed, no demo data) and reuses it; upgrades the
 # module there when the addon's code changed since the last bench. Arguments go to bench/bench_rules.py
 # (e.g. `bash scripts/bench.sh --invoices 50 --repeat 1`). With no argument (`make bench`) every bench runs, one
-# after the other (about an hour on 2 cores); `--quick` (`make bench-quick`) runs a small version of the posting,
-# OTP, IPN, webhook and dispatch benches (under 5 minutes on 2 cores).
+# after the other (the better part of an hour on 2 cores); `--quick` (`make bench-quick`) runs a small version of
+# the posting, OTP, IPN, webhook and dispatch benches (sized for about 5 minutes on 2 cores, not timed as a whole).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(cd "$HERE/.." && pwd)"
