@@ -49,6 +49,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ADDON_DIR = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ADDON_DIR, "tests"))
 
+from bench_db import bench_lock as shared_bench_lock  # noqa: E402
 from simulator import Simulator  # noqa: E402 - the project's simulator, run in this process
 from simulator.wap import DEMO_API_KEY, DEMO_INVOICE_AUTOMATION, DEMO_SECRET_B64, seed_demo  # noqa: E402
 
@@ -114,13 +115,7 @@ def ensure_database(args):
 
 def bench_lock(db):
     """One dispatch bench at a time on a database (two would send each other's messages)."""
-    cr = odoo.sql_db.db_connect(db).cursor()
-    cr.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY])
-    if not cr.fetchone()[0]:
-        log(f"another dispatch bench is running on {db}: waiting for it to finish")
-        cr.execute("SELECT pg_advisory_lock(%s)", [LOCK_KEY])
-    cr.commit()  # a session lock outlives the transaction: do not sit "idle in transaction"
-    return cr
+    return shared_bench_lock(db, LOCK_KEY, log, what="dispatch bench")
 
 
 def prepare(registry, simulator, count, concurrency, rate_limit, tag):

@@ -29,6 +29,8 @@ import subprocess
 import sys
 import time
 
+from bench_db import bench_lock as shared_bench_lock
+
 import odoo
 from odoo import SUPERUSER_ID, api
 from odoo.modules.registry import Registry
@@ -622,13 +624,7 @@ def profile(args, registry, fx):
 
 def bench_lock(db):
     """Wait until no other bench runs on this database (they would toggle each other's rules)."""
-    cr = odoo.sql_db.db_connect(db).cursor()
-    cr.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY])
-    if not cr.fetchone()[0]:
-        log(f"another bench is running on {db}: waiting for it to finish")
-        cr.execute("SELECT pg_advisory_lock(%s)", [LOCK_KEY])
-    cr.commit()  # a session lock outlives the transaction: do not sit "idle in transaction"
-    return cr
+    return shared_bench_lock(db, LOCK_KEY, log, what="bench")
 
 
 # ---- main ---------------------------------------------------------------------------------------------
