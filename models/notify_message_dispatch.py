@@ -314,11 +314,15 @@ class NotifyMessage(models.Model):
         """Mark up to ``capacity`` due messages of the account 'sending' (SKIP LOCKED) and return them."""
         self.env.flush_all()  # messages the safeguards held just before must be seen as held
         cr = self.env.cr
+        # "= ANY(ARRAY(...))", not "IN (...)": the array is an InitPlan, run once. Under IN the planner may put the
+        # sub-select on the inner side of a nested loop and run it again for each row; each run then skips the rows
+        # this statement already updated and the LIMIT is exceeded (tests/test_dispatch.py forces that plan: 5 claimed
+        # at a capacity of 2 before this change).
         cr.execute(
             """
             UPDATE notify_message SET state = 'sending', sending_since = %(now)s, last_attempt_at = %(now)s,
                    attempts = attempts + 1
-             WHERE id IN (SELECT id FROM notify_message
+             WHERE id = ANY(ARRAY(SELECT id FROM notify_message
                            WHERE provider_account_id = %(account)s AND state = 'queued' AND to_render IS NOT TRUE
                              AND (next_attempt_at IS NULL OR next_attempt_at <= %(now)s)
                              AND (expires_at IS NULL OR expires_at > %(now)s)
@@ -326,7 +330,7 @@ class NotifyMessage(models.Model):
                              {urgent}
                         ORDER BY next_attempt_at NULLS FIRST, id
                            LIMIT %(limit)s
-                      FOR UPDATE SKIP LOCKED)
+                      FOR UPDATE SKIP LOCKED))
          RETURNING id
             """.replace("{urgent}", "AND priority IS NOT NULL" if urgent else ""),
             {"now": now, "account": account.id, "limit": capacity},

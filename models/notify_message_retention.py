@@ -3,8 +3,9 @@
 A million messages a year is an ordinary outbox here; every index and every list page pays for rows nobody reads
 again. The purge runs beside the dispatcher and the poller without slowing them down:
 
-- each batch is one short transaction (``DELETE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)``),
-  committed before the next one: row locks are held for one batch only, never on a row another worker holds
+- each batch is one short transaction (``DELETE ... WHERE id = ANY(ARRAY(SELECT ... LIMIT n FOR UPDATE SKIP
+  LOCKED))``: the array is computed once, so the LIMIT holds whatever plan PostgreSQL picks), committed before the
+  next one: row locks are held for one batch only, never on a row another worker holds
   (SKIP LOCKED), and the table lock is the ordinary ROW EXCLUSIVE that never blocks the claims;
 - a run stops within its time budget (tools/cron_budget.py) and triggers itself for what is left, as the
   dispatcher does;
@@ -78,7 +79,7 @@ class NotifyMessage(models.Model):
         self.env.cr.execute(
             """
             DELETE FROM notify_message
-             WHERE id IN (
+             WHERE id = ANY(ARRAY(
                    SELECT m.id FROM notify_message m
                     WHERE m.company_id = %(company)s AND m.state IN %(final)s AND m.create_date < %(cutoff)s
                       AND m.money_operation_id IS NULL
@@ -86,7 +87,7 @@ class NotifyMessage(models.Model):
                       AND NOT EXISTS (SELECT 1 FROM notify_message f
                                        WHERE f.fallback_of_id = m.id AND f.state IN %(not_final)s)
                     LIMIT %(limit)s
-                      FOR UPDATE OF m SKIP LOCKED)
+                      FOR UPDATE OF m SKIP LOCKED))
             """,
             {"company": company.id, "final": FINAL_STATES, "not_final": NOT_FINAL_STATES, "cutoff": cutoff,
              "limit": limit},

@@ -71,6 +71,21 @@ class NotifySimulatorMixin(LoopbackRequestsMixin):
         return [r for r in self.wap_sim.requests if r["method"] == "POST" and r["response_status"] == 200]
 
 
+# Planner settings under which PostgreSQL runs an "IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)" sub-select again
+# for each row of the outer scan (Nested Loop Semi Join, no Materialize). It chooses that plan by itself on small
+# tables now and then (a CI run did): these make it certain, for the tests of the claims' LIMIT.
+RESCANNED_SUBSELECT_PLAN = ("enable_hashagg", "enable_sort", "enable_hashjoin", "enable_material", "enable_mergejoin")
+
+
+def force_rescanned_subselect_plan(test_case):
+    """Until the end of the test: the plan that runs an IN sub-select once per outer row (see above)."""
+    cr = test_case.env.cr
+    for setting in RESCANNED_SUBSELECT_PLAN:
+        cr.execute("SELECT set_config(%s, 'off', true)", [setting])
+    test_case.addCleanup(lambda: [cr.execute("SELECT set_config(%s, 'on', true)", [setting])
+                                  for setting in RESCANNED_SUBSELECT_PLAN])
+
+
 @tagged("post_install", "-at_install")  # rules install base_automation's model patches: the registry must be ready
 class NotifyCase(NotifySimulatorMixin, TransactionCase):
     """A partner-creation rule on res.partner: the cheapest record event to drive the whole chain."""
@@ -114,4 +129,5 @@ class NotifyCase(NotifySimulatorMixin, TransactionCase):
         self.account.throttled_until = False
 
 
-__all__ = ["DEMO_INVOICE_AUTOMATION", "LoopbackCase", "NotifyCase", "NotifySimulatorMixin", "PARTNER_TEMPLATE"]
+__all__ = ["DEMO_INVOICE_AUTOMATION", "LoopbackCase", "NotifyCase", "NotifySimulatorMixin", "PARTNER_TEMPLATE",
+           "force_rescanned_subselect_plan"]

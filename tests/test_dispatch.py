@@ -9,7 +9,7 @@ from odoo import fields
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import mute_logger
 
-from .common import PARTNER_TEMPLATE, NotifyCase
+from .common import PARTNER_TEMPLATE, NotifyCase, force_rescanned_subselect_plan
 
 
 class TestDispatch(NotifyCase):
@@ -43,6 +43,16 @@ class TestDispatch(NotifyCase):
         self.assertEqual(request["json"]["country"], "CM")
         self.assertEqual(request["json"]["variables"], {"customer_name": "Aïcha Ngono"})
         self.assertIn("Welcome — WhatsApp to +237 6 90 00 00 01: sent", partner.message_ids[0].body)
+
+    def test_a_claim_never_takes_more_than_its_capacity(self):
+        """Whatever plan PostgreSQL picks, one claim marks at most ``capacity`` messages 'sending'."""
+        messages = self.queue_messages(5, "69000009")
+        self.make_due(messages)
+        self.assertEqual(set(messages.mapped("state")), {"queued"})
+        force_rescanned_subselect_plan(self)
+        claimed = self.env["notify.message"]._claim_due(self.account, fields.Datetime.now(), 2, False)
+        self.assertEqual(len(claimed), 2)
+        self.assertEqual(sorted(messages.mapped("state")), ["queued"] * 3 + ["sending"] * 2)
 
     def test_not_matching_domain_enqueues_nothing(self):
         self.make_partner(ref="other")

@@ -252,8 +252,8 @@ class TestSafeguards(NotifyCase):
         self.assertEqual(third.next_attempt_at, NOON + timedelta(hours=24, seconds=1))
         self.assertIn("2 messages already went to +237 6 90 00 00 01 in the last 24 hours (limit: 2)",
                       third.safeguard_note)
-        other_number = self.one_message(name="Four", mobile="6 90 00 00 04")[1]
         with freeze_time(NOON + timedelta(hours=2)):
+            other_number = self.one_message(name="Four", mobile="6 90 00 00 04")[1]
             self.dispatch()
         self.assertEqual(other_number.state, "sent", "the limit is per number")
         with freeze_time(NOON + timedelta(hours=24, seconds=2)):
