@@ -8,6 +8,7 @@ notify_message_status.py, this file only sends.
 import logging
 import random
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
@@ -42,6 +43,11 @@ RATE_WINDOW = timedelta(seconds=60)
 # of 100 requests refused with 429 at each turn of the minute, bench/bench_dispatch.py --rate-limited).
 RATE_MARGIN = timedelta(seconds=2)
 RENDER_BATCH = 200
+# After a lost connection, how long the dispatcher keeps trying a new one to record what the provider accepted: a
+# PostgreSQL restart refuses connections for a second or two ("the database system is shutting down"; measured
+# with bench/chaos_pg.py --restart-postgres: every reconnection attempt made at once failed). Well inside a cron's
+# time limit.
+RECONNECT_DELAYS = (0.5, 1, 2, 4, 8)
 
 
 def _auto_commit():
@@ -451,28 +457,35 @@ class NotifyMessage(models.Model):
         """The database connection broke (PostgreSQL restarted) while a batch was in flight or its answers were
         applied. Through a new connection: what the provider accepted is written with its reference, and claimed
         messages whose requests never left go back to the queue; else, after the lease, both would be 'outcome
-        unknown' (bench/chaos_pg.py: 40 of 1,000, half of them never sent). Failing that, the log keeps each
-        accepted message's reference."""
+        unknown' (bench/chaos_pg.py: 40 of 1,000, half of them never sent). While PostgreSQL restarts, new
+        connections are refused for a moment: tried again for up to RECONNECT_DELAYS. Failing that, the log keeps
+        each accepted message's reference."""
         accepted = [(message.id, result.provider_ref) for message, result in answers
                     if isinstance(result, SendResult) and result.provider_ref]
         unsent = [message.id for message in (not_started or [])]
         if not (accepted or unsent) or not _auto_commit():
             return
-        try:
-            with self.env.registry.cursor() as cr:
-                for message_id, provider_ref in accepted:
-                    cr.execute(
-                        """UPDATE notify_message SET state = 'sent', provider_ref = %s, sending_since = NULL,
-                                  sent_at = now() AT TIME ZONE 'UTC'
-                            WHERE id = %s AND state = 'sending'""", [provider_ref, message_id])
-                if unsent:
-                    cr.execute(
-                        """UPDATE notify_message SET state = 'queued', sending_since = NULL,
-                                  attempts = GREATEST(attempts - 1, 0)
-                            WHERE id IN %s AND state = 'sending'""", [tuple(unsent)])
-        except psycopg2.Error:
-            _logger.warning("Notify dispatcher: could not record accepted messages (id, provider reference): %s",
-                            accepted)
+        for delay in (*RECONNECT_DELAYS, None):
+            try:
+                with self.env.registry.cursor() as cr:
+                    for message_id, provider_ref in accepted:
+                        cr.execute(
+                            """UPDATE notify_message SET state = 'sent', provider_ref = %s, sending_since = NULL,
+                                      sent_at = now() AT TIME ZONE 'UTC'
+                                WHERE id = %s AND state = 'sending'""", [provider_ref, message_id])
+                    if unsent:
+                        cr.execute(
+                            """UPDATE notify_message SET state = 'queued', sending_since = NULL,
+                                      attempts = GREATEST(attempts - 1, 0)
+                                WHERE id IN %s AND state = 'sending'""", [tuple(unsent)])
+                return
+            except psycopg2.Error as error:
+                if delay is None:
+                    _logger.warning("Notify dispatcher: could not record accepted messages (id, provider reference): "
+                                    "%s (%s)", accepted, error)
+                    return
+                _logger.warning("Notify dispatcher: database not reachable yet (%s), again in %s s", error, delay)
+                time.sleep(delay)
 
     def _trigger_first_poll(self):
         """The poller's first check of what was just sent, soon rather than at its next interval; once per account

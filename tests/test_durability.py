@@ -8,6 +8,7 @@ import sys
 import textwrap
 import threading
 import time
+from unittest.mock import patch
 
 import psycopg2
 
@@ -16,6 +17,8 @@ from odoo import SUPERUSER_ID, api, fields, sql_db
 from odoo.modules.registry import Registry
 from odoo.tests.common import BaseCase, get_db_name, tagged
 
+from ..clients.base import SendResult
+from ..models import notify_message_dispatch
 from ..tools.otp import OtpRefused
 from .common import PARTNER_TEMPLATE, NotifySimulatorMixin
 from .simulator.wap import DEMO_OTP_AUTOMATION
@@ -131,6 +134,57 @@ class TestDurability(NotifySimulatorMixin, BaseCase):
         self.dispatch_committing()
         self.assertEqual(self.states([message_id])[message_id], "sent")
         self.assertEqual(self.wap_sim.sent_count(), 2)
+
+    def keep_accepted_while_the_database_refuses(self, refusals):
+        """Messages 1 and 2 claimed, 1 accepted by the provider and 2 never sent, when the connection broke; new
+        connections are refused ``refusals`` times (PostgreSQL restarting). Returns the messages' states."""
+        ids = self.create_messages(3)
+        with self.registry.cursor() as cr:
+            cr.execute("UPDATE notify_message SET state = 'sending', sending_since = now() AT TIME ZONE 'UTC', "
+                       "attempts = 1 WHERE id IN %s", [tuple(ids[:2])])
+        registry_class = type(self.registry)
+        real_cursor = registry_class.cursor
+        refused = []
+
+        def cursor(registry, *args, **kwargs):
+            if len(refused) < refusals:
+                refused.append(True)
+                raise psycopg2.OperationalError("FATAL:  the database system is shutting down")
+            return real_cursor(registry, *args, **kwargs)
+
+        accepted = SendResult(provider_ref="WAP-KEPT", status="sent", provider_status="ACCEPTED", cost=None,
+                              currency=None, raw={}, scheduled_at=None)
+        done = []
+
+        def run():
+            with self.registry.cursor() as cr:
+                messages = self.thread_env(cr)["notify.message"].browse(ids)
+                with patch.object(registry_class, "cursor", cursor), \
+                        patch.object(notify_message_dispatch, "RECONNECT_DELAYS", (0.01, 0.01, 0.01)):
+                    messages._keep_accepted_elsewhere([(messages[0], accepted)], not_started=messages[1])
+            done.append(True)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join(60)
+        self.assertTrue(done)
+        with self.registry.cursor() as cr:
+            cr.execute("SELECT id, state, provider_ref, attempts FROM notify_message WHERE id IN %s ORDER BY id",
+                       [tuple(ids)])
+            return [row[1:] for row in cr.fetchall()]
+
+    def test_accepted_answers_are_kept_once_the_database_is_back(self):
+        """A PostgreSQL restart refuses connections for a moment: the dispatcher tries again, then records what the
+        provider accepted (sent, with its reference) and puts back what never left (queued, attempt returned)."""
+        self.assertEqual(self.keep_accepted_while_the_database_refuses(2),
+                         [("sent", "WAP-KEPT", 1), ("queued", None, 0), ("queued", None, 0)])
+
+    def test_a_database_that_stays_away_leaves_the_references_in_the_log(self):
+        with self.assertLogs("odoo.addons.notify_rules.models.notify_message_dispatch", "WARNING") as logs:
+            states = self.keep_accepted_while_the_database_refuses(4)
+        self.assertEqual(states, [("sending", None, 1), ("sending", None, 1), ("queued", None, 0)],
+                         "left for the lease: outcome unknown then")
+        self.assertIn("'WAP-KEPT'", "\n".join(logs.output))
 
     def test_two_dispatchers_never_send_twice(self):
         ids = self.create_messages(24)
