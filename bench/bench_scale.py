@@ -60,14 +60,14 @@ REPEATS = 5
 CLAIM_SQL = """
     UPDATE notify_message SET state = 'sending', sending_since = %(now)s, last_attempt_at = %(now)s,
            attempts = attempts + 1
-     WHERE id IN (SELECT id FROM notify_message
+     WHERE id = ANY(ARRAY(SELECT id FROM notify_message
                    WHERE provider_account_id = %(account)s AND state = 'queued' AND to_render IS NOT TRUE
                      AND (next_attempt_at IS NULL OR next_attempt_at <= %(now)s)
                      AND (expires_at IS NULL OR expires_at > %(now)s)
                      AND (otp_kind IS DISTINCT FROM 'local' OR otp_code IS NOT NULL)
                 ORDER BY next_attempt_at NULLS FIRST, id
                    LIMIT %(limit)s
-              FOR UPDATE SKIP LOCKED)
+              FOR UPDATE SKIP LOCKED))
  RETURNING id"""
 LOCK_ACCOUNT_SQL = "SELECT throttled_until FROM notify_provider_account WHERE id = %(account)s FOR UPDATE"
 RENDER_SQL = """

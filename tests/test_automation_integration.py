@@ -97,3 +97,60 @@ class TestAutomationIntegration(NotifyCase):
         self.assertNotIn("default", registry.cache_invalidated)
         self.shared_automation().trigger = "on_create_or_write"
         self.assertIn("default", registry.cache_invalidated, "a change of what core looks up clears them")
+
+    def runs_of_the_notify_action(self, save):
+        """How many times core's ``ir.actions.server.run`` ran a notify action while ``save()`` ran."""
+        Action = type(self.env["ir.actions.server"])
+        original = Action.run
+        runs = []
+
+        def run(actions):
+            runs.extend(action.id for action in actions if action.state == "notify_rule")
+            return original(actions)
+
+        with patch.object(Action, "run", run):
+            save()
+        return len(runs)
+
+    def test_the_shared_automation_hands_records_to_the_rules_directly(self):
+        """With its one notify action and no groups, the shared automation skips core's server action machinery;
+        the rules fire as before."""
+        partners = []
+        self.assertEqual(self.runs_of_the_notify_action(lambda: partners.append(self.make_partner(name="Direct"))), 0)
+        self.assertEqual(len(self.messages_of(partners[0])), 1)
+        self.assertIn(self.shared_automation().id, self.env["base.automation"]._notify_direct_automations())
+
+    def test_an_added_action_or_groups_take_cores_path_and_back(self):
+        action = self.shared_automation().action_server_ids
+        stamp = self.env["ir.actions.server"].create({
+            "name": "Also stamp the partner", "model_id": self.env.ref("base.model_res_partner").id,
+            "state": "code", "code": "records.write({'comment': 'stamped'})", "usage": "base_automation",
+            "base_automation_id": self.shared_automation().id,
+        })
+        self.assertEqual(self.runs_of_the_notify_action(lambda: self.make_partner(name="With a second action")), 1)
+        stamp.unlink()
+        self.assertEqual(self.runs_of_the_notify_action(lambda: self.make_partner(name="Alone again")), 0)
+        action.groups_id = self.env.ref("base.group_system")
+        partners = []
+        self.assertEqual(self.runs_of_the_notify_action(lambda: partners.append(self.make_partner(name="Groups"))), 1)
+        self.assertEqual(len(self.messages_of(partners[0])), 1, "core's path still reaches the rules")
+        action.groups_id = False
+        self.assertEqual(self.runs_of_the_notify_action(lambda: self.make_partner(name="No groups")), 0)
+
+    def test_the_direct_path_only_fires_on_watched_fields(self):
+        email = self.env.ref("base.field_res_partner__email")
+        self.env["notify.rule"].create({
+            "name": "On email", "model_id": self.env.ref("base.model_res_partner").id, "trigger": "on_write",
+            "trigger_field_ids": [(6, 0, email.ids)], "provider_account_id": self.account.id,
+            "template_ref": "tpl", "recipient_path": "mobile", "filter_domain": "[('ref', '=', 'notify-test')]",
+        })
+        partner = self.make_partner(name="Watched")
+        self.assertIn(self.shared_automation().id, self.env["base.automation"]._notify_direct_automations())
+        self.assertEqual(self.env["base.automation"]._notify_direct_automations()[self.shared_automation().id],
+                         ("email",))
+        partner.function = "Not watched"
+        self.env.cr.flush()
+        self.assertEqual(len(self.messages_of(partner)), 1, "only the creation's message")
+        partner.email = "watched@example.com"
+        self.env.cr.flush()
+        self.assertEqual(len(self.messages_of(partner)), 2)
