@@ -84,60 +84,30 @@ class BaseAutomation(models.Model):
 
     @api.model
     @tools.ormcache()
-    def _notify_direct_automations(self):
-        """{automation id: names of its watched fields} for our shared automations whose only action is the
-        notify one, with no groups: ``_process`` hands their records to the rules without going through
-        ``ir.actions.server.run``. Cleared with the registry's cache whenever an automation or a server action
-        attached to one changes (see ``write`` above and ir_actions_server.py)."""
-        direct = {}
+    def _notify_direct_paths(self):
+        """({shared automation id: names of its watched fields}, {notify action id: its shared automation id}):
+        what core's ``_process`` reads again in every transaction that saves a record of the model, for our
+        shared automations, kept until an automation, or a server action attached to one, changes (``write``
+        above, ir_actions_server.py). Only notify actions without groups are listed (see ir.actions.server.run)."""
+        watched, automation_of_action = {}, {}
         for automation in self.sudo().search([("notify_shared", "=", True), ("notify_rule_id", "=", False)]):
-            actions = automation.action_server_ids
-            if len(actions) == 1 and actions.state == "notify_rule" and not actions.groups_id:
-                direct[automation.id] = tuple(automation.trigger_field_ids.mapped("name"))
-        return direct
+            watched[automation.id] = tuple(automation.trigger_field_ids.mapped("name"))
+            for action in automation.action_server_ids:
+                if action.state == "notify_rule" and not action.groups_id:
+                    automation_of_action[action.id] = automation.id
+        return watched, automation_of_action
 
-    def _process(self, records, domain_post=None):
-        """Core's ``_process`` for our shared automations, less what a transaction pays for nothing there.
-
-        Core reads, in every transaction that saves a record of the model, the automation's watched fields, its
-        server actions, the action's groups and model, then builds a server action's evaluation context for each
-        record, to reach ``_run_action_notify_rule_multi``: 6 queries and about 3 ms per invoice posted, a quarter
-        of what 20 notify rules add to posting one (bench/README.md). When the shared automation's only action is
-        ours and has no groups, its records go straight to the rules. The bookkeeping is core's, step by step
-        (Odoo 18.0 base_automation ``_process``): records already done in this save are skipped, the others marked
-        done, only those whose watched fields changed go on, ``date_automation_last`` is set, and an error is
-        tagged with the automation for the post-mortem. Core's access check in ``run`` passes here anyway (core
-        runs the action as superuser). An automation with another action, or with groups, takes core's path."""
-        watched = self._notify_direct_automations().get(self.id) if len(self) == 1 else None
+    def _check_trigger_fields(self, record):
+        """Core's check, for our shared automations from the names kept by ``_notify_direct_paths``: core reads
+        the watched fields and their names in every saving transaction (2 queries)."""
+        watched = self._notify_direct_paths()[0].get(self.id) if len(self) == 1 else None
         if watched is None:
-            return super()._process(records, domain_post=domain_post)
-        automation_done = self._context.get("__action_done", {})
-        records_done = automation_done.get(self, records.browse())
-        records -= records_done
-        if not records:
-            return None
-        if self.env.context.get("__action_feedback"):
-            automation_done[self] = records_done + records
-        else:
-            automation_done = dict(automation_done)
-            automation_done[self] = records_done + records
-            self = self.with_context(__action_done=automation_done)
-            records = records.with_context(__action_done=automation_done)
+            return super()._check_trigger_fields(record)
         old_values = self._context.get("old_values")
-        if watched and old_values is not None:
-            records = records.filtered(lambda record: any(
-                name in old_values.get(record.id, {}) and record[name] != old_values[record.id][name]
-                for name in watched))
-        automation_done[self] = records_done + records
-        if records and "date_automation_last" in records._fields:
-            records.date_automation_last = fields.Datetime.now()
-        if records:
-            try:
-                self.sudo()._notify_fire(records.sudo(), old_values)
-            except Exception as error:
-                self._add_postmortem(error)
-                raise
-        return None
+        if not watched or old_values is None:  # as core: no watched field, or a creation
+            return True
+        old = old_values.get(record.id, {})
+        return any(name in old and record[name] != old[name] for name in watched)
 
     def _notify_blind_to_recomputation(self, records):
         """Our shared automations that only watch stored, non-computed fields of `records`' model."""

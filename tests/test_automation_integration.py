@@ -98,44 +98,49 @@ class TestAutomationIntegration(NotifyCase):
         self.shared_automation().trigger = "on_create_or_write"
         self.assertIn("default", registry.cache_invalidated, "a change of what core looks up clears them")
 
-    def runs_of_the_notify_action(self, save):
-        """How many times core's ``ir.actions.server.run`` ran a notify action while ``save()`` ran."""
+    def core_runs_of_the_notify_action(self, save):
+        """How many times core's server-action preamble (its evaluation context) ran for a notify action while
+        ``save()`` ran."""
         Action = type(self.env["ir.actions.server"])
-        original = Action.run
+        original = Action._get_eval_context
         runs = []
 
-        def run(actions):
-            runs.extend(action.id for action in actions if action.state == "notify_rule")
-            return original(actions)
+        def get_eval_context(actions, action=None):
+            if action is not None and action.state == "notify_rule":
+                runs.append(action.id)
+            return original(actions, action=action)
 
-        with patch.object(Action, "run", run):
+        with patch.object(Action, "_get_eval_context", get_eval_context):
             save()
         return len(runs)
 
     def test_the_shared_automation_hands_records_to_the_rules_directly(self):
-        """With its one notify action and no groups, the shared automation skips core's server action machinery;
-        the rules fire as before."""
-        partners = []
-        self.assertEqual(self.runs_of_the_notify_action(lambda: partners.append(self.make_partner(name="Direct"))), 0)
-        self.assertEqual(len(self.messages_of(partners[0])), 1)
-        self.assertIn(self.shared_automation().id, self.env["base.automation"]._notify_direct_automations())
-
-    def test_an_added_action_or_groups_take_cores_path_and_back(self):
+        """Core's _process runs the notify action; the action, without groups and run as superuser, skips core's
+        preamble. The rules fire as before."""
         action = self.shared_automation().action_server_ids
-        stamp = self.env["ir.actions.server"].create({
-            "name": "Also stamp the partner", "model_id": self.env.ref("base.model_res_partner").id,
-            "state": "code", "code": "records.write({'comment': 'stamped'})", "usage": "base_automation",
-            "base_automation_id": self.shared_automation().id,
-        })
-        self.assertEqual(self.runs_of_the_notify_action(lambda: self.make_partner(name="With a second action")), 1)
-        stamp.unlink()
-        self.assertEqual(self.runs_of_the_notify_action(lambda: self.make_partner(name="Alone again")), 0)
+        self.assertEqual(self.env["base.automation"]._notify_direct_paths()[1].get(action.id),
+                         self.shared_automation().id)
+        partners = []
+        self.assertEqual(
+            self.core_runs_of_the_notify_action(lambda: partners.append(self.make_partner(name="Direct"))), 0)
+        self.assertEqual(len(self.messages_of(partners[0])), 1)
+
+    def test_groups_take_cores_path_and_back(self):
+        action = self.shared_automation().action_server_ids
         action.groups_id = self.env.ref("base.group_system")
         partners = []
-        self.assertEqual(self.runs_of_the_notify_action(lambda: partners.append(self.make_partner(name="Groups"))), 1)
+        self.assertEqual(
+            self.core_runs_of_the_notify_action(lambda: partners.append(self.make_partner(name="Groups"))), 1)
         self.assertEqual(len(self.messages_of(partners[0])), 1, "core's path still reaches the rules")
         action.groups_id = False
-        self.assertEqual(self.runs_of_the_notify_action(lambda: self.make_partner(name="No groups")), 0)
+        self.assertEqual(self.core_runs_of_the_notify_action(lambda: self.make_partner(name="No groups")), 0)
+
+    def test_running_the_action_by_hand_goes_through_core(self):
+        """Not as superuser (a person's Run): core's run, with its checks."""
+        partner = self.make_partner(name="By hand")
+        action = self.shared_automation().action_server_ids.with_user(self.env.ref("base.user_admin"))
+        context = {"active_model": "res.partner", "active_ids": partner.ids, "active_id": partner.id}
+        self.assertEqual(self.core_runs_of_the_notify_action(lambda: action.with_context(**context).run()), 1)
 
     def test_the_direct_path_only_fires_on_watched_fields(self):
         email = self.env.ref("base.field_res_partner__email")
@@ -145,8 +150,7 @@ class TestAutomationIntegration(NotifyCase):
             "template_ref": "tpl", "recipient_path": "mobile", "filter_domain": "[('ref', '=', 'notify-test')]",
         })
         partner = self.make_partner(name="Watched")
-        self.assertIn(self.shared_automation().id, self.env["base.automation"]._notify_direct_automations())
-        self.assertEqual(self.env["base.automation"]._notify_direct_automations()[self.shared_automation().id],
+        self.assertEqual(self.env["base.automation"]._notify_direct_paths()[0][self.shared_automation().id],
                          ("email",))
         partner.function = "Not watched"
         self.env.cr.flush()
@@ -154,3 +158,24 @@ class TestAutomationIntegration(NotifyCase):
         partner.email = "watched@example.com"
         self.env.cr.flush()
         self.assertEqual(len(self.messages_of(partner)), 2)
+
+    def test_the_direct_path_saves_cores_reads(self):
+        """What the direct path is for: in a new transaction (caches empty), saving a record reads less than through
+        core's check of the watched fields and core's run."""
+
+        def queries_to_create(name):
+            self.env.invalidate_all()
+            self.env.registry.clear_cache()  # then warmed again by a first save, as in a running server
+            self.env["res.partner"].create({"name": f"{name} warm-up", "ref": "notify-test"})
+            self.env.cr.flush()  # the pre-commit hook writes the intents
+            self.env.invalidate_all()
+            before = self.env.cr.sql_log_count
+            self.env["res.partner"].create({"name": name, "ref": "notify-test", "mobile": "690000088"})
+            self.env.cr.flush()  # the pre-commit hook writes the intents
+            return self.env.cr.sql_log_count - before
+
+        direct = queries_to_create("Direct")
+        with patch.object(type(self.env["base.automation"]), "_notify_direct_paths", lambda automation: ({}, {})):
+            through_core = queries_to_create("Through core")
+        self.assertEqual(len(self.env["notify.message"].search([("rule_id", "=", self.rule.id)])), 4)
+        self.assertLessEqual(direct + 3, through_core, f"direct {direct}, through core {through_core}")
