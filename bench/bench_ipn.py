@@ -22,8 +22,6 @@ answered 200, none applied twice, every operation done.
 
 import collections
 import os
-import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +35,17 @@ from odoo.modules.registry import Registry
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
-from bench_http import describe, free_port, health, route_bench_arguments, run_parallel  # noqa: E402
+from bench_http import (  # noqa: E402
+    describe,
+    free_port,
+    health,
+    jobs_of,
+    route_bench_arguments,
+    run_parallel,
+    start_odoo,
+    stop_odoo,
+    write_results,
+)
 from simulator import Simulator  # noqa: E402 - the project's simulator, run in this process
 from simulator.intech import (  # noqa: E402
     DEMO_API_KEY,
@@ -102,40 +110,6 @@ def prepare(registry, simulator, port, count):
         return account_id, [(op.id, op.provider_ref) for op in operations]
 
 
-def start_odoo(args, port, server_log):
-    """Odoo in prefork mode; its log goes to `server_log`: a pipe nobody reads during the run would block the
-    server once full."""
-    command = [sys.executable, os.path.join(os.path.dirname(os.path.dirname(odoo.__file__)), "odoo-bin"),
-               "-c", args.config, "-d", args.db,
-               "--db-filter", f"^{args.db}$", "--http-port", str(port), "--http-interface", "127.0.0.1",
-               "--gevent-port", str(free_port()), "--workers", str(args.workers),
-               "--max-cron-threads", str(args.cron_threads), "--log-level", "warn", "--no-database-list"]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=server_log)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"Odoo stopped: {stop_odoo(server, server_log)[-2000:]}")
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/web/health", timeout=2).status_code == 200:
-                return server
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    server.kill()
-    raise RuntimeError("Odoo did not answer /web/health within 120 s")
-
-
-def stop_odoo(server, server_log):
-    server.terminate()
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
-    server_log.seek(0)
-    return server_log.read()
-
-
 def signed_ipn(intech, transaction_id):
     """The IPN as Intech writes it: the simulator's body, its JSON.stringify bytes, signed. Built before the timed
     loop, as Intech builds it on its own servers: the clients then do for an IPN what they do for /web/health, one
@@ -157,12 +131,6 @@ def send_ipn(session, url, signed):
     except ValueError:
         detail = response.text[:80]
     return {"seconds": seconds, "status": response.status_code, "detail": detail}
-
-
-def jobs_of(operations, share, seed):
-    """The IPNs to send: each operation's once, those of a `share` of them twice in a row."""
-    twice = set(random.Random(seed).sample(range(len(operations)), round(len(operations) * share)))
-    return [operations[i] for i in range(len(operations)) for _ in range(2 if i in twice else 1)]
 
 
 def check_database(registry, operations, answers):
@@ -275,11 +243,7 @@ def main():
     server_errors = [line for line in errors.splitlines() if " ERROR " in line or " CRITICAL " in line]
     if server_errors:
         lines += ["Odoo logged errors:", *(f"  {line}" for line in server_errors[:10])]
-    text = "\n".join(lines)
-    print(text)
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    with open(os.path.join(HERE, "results", "ipn.txt"), "w", encoding="utf-8") as handle:
-        handle.write(text + "\n")
+    write_results("ipn.txt", "\n".join(lines))
     if not held:
         sys.exit("bench-ipn: the database check failed (see above)")
     if min(seq_ratio, par_ratio) < TARGET_RATIO:

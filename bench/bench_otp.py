@@ -15,8 +15,8 @@ second (sequential, then with ``--clients`` in parallel), the latency of each ca
 
 import argparse
 import os
-import subprocess
 import sys
+import tempfile
 import time
 
 import requests
@@ -28,7 +28,7 @@ from odoo.modules.registry import Registry
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
-from bench_http import describe, free_port, health, p99, run_parallel  # noqa: E402
+from bench_http import describe, free_port, health, p99, run_parallel, start_odoo, stop_odoo, write_results  # noqa: E402
 from simulator import Simulator  # noqa: E402 - the project's simulator, run in this process
 from simulator.wap import DEMO_API_KEY, DEMO_OTP_AUTOMATION, DEMO_SECRET_B64, seed_demo  # noqa: E402
 
@@ -80,27 +80,6 @@ def prepare(registry, simulator):
         env["notify.otp"].search([("purpose", "=", PURPOSE)]).unlink()
         cr.commit()
         return key
-
-
-def start_odoo(args, port):
-    command = [sys.executable, os.path.join(os.path.dirname(os.path.dirname(odoo.__file__)), "odoo-bin"),
-               "-c", args.config, "-d", args.db,
-               "--db-filter", f"^{args.db}$", "--http-port", str(port), "--http-interface", "127.0.0.1",
-               "--workers", "0", "--max-cron-threads", str(args.cron_threads), "--log-level", "warn",
-               "--no-database-list"]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"Odoo stopped: {server.stderr.read()[-2000:]}")
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/web/health", timeout=2).status_code == 200:
-                return server
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    server.kill()
-    raise RuntimeError("Odoo did not answer /web/health within 120 s")
 
 
 def wait_code(simulator, phone, seen, timeout=30):
@@ -155,7 +134,8 @@ def main():
     key = prepare(Registry(args.db), simulator)
     port = free_port()
     log(f"Odoo on port {port}, simulator on {simulator.base_url('wap')}")
-    server = start_odoo(args, port)
+    server_log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed after the server stops
+    server = start_odoo(args, port, server_log, workers=0)
     base = f"http://127.0.0.1:{port}"
     seen = set()
     try:
@@ -177,11 +157,8 @@ def main():
             args.clients, n, lambda s, c, i: round_trip(s, base, key, simulator, f"+2376903{c}{i:04d}", seen))
         par_health, par_health_seconds = run_parallel(args.clients, n, lambda s, c, i: health(s, base))
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_odoo(server, server_log)
+        server_log.close()
         simulator.stop()
     lines = [
         f"OTP API bench, {time.strftime('%Y-%m-%d %H:%M')}, {args.round_trips} per mode, "
@@ -204,11 +181,7 @@ def main():
         f"    POST /api/v1/otp-verify  {describe([t['verify'] for t in par_trips])}",
         f"  verify p99 / health p99    {p99([t['verify'] for t in par_trips]) / p99(par_health):8.1f}x",
     ]
-    text = "\n".join(lines)
-    print(text)
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    with open(os.path.join(HERE, "results", "otp_api.txt"), "w", encoding="utf-8") as handle:
-        handle.write(text + "\n")
+    write_results("otp_api.txt", "\n".join(lines))
 
 
 if __name__ == "__main__":

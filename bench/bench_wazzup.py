@@ -25,7 +25,6 @@ twice, every such message Delivered (and its contact's chatter says so, once).
 import collections
 import json
 import os
-import random
 import secrets
 import sys
 import tempfile
@@ -40,8 +39,17 @@ from odoo.modules.registry import Registry
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
-from bench_http import describe, free_port, health, route_bench_arguments, run_parallel  # noqa: E402
-from bench_ipn import start_odoo, stop_odoo  # noqa: E402 - the same production-like server
+from bench_http import (  # noqa: E402
+    describe,
+    free_port,
+    health,
+    jobs_of,
+    route_bench_arguments,
+    run_parallel,
+    start_odoo,
+    stop_odoo,
+    write_results,
+)
 from simulator import Simulator  # noqa: E402 - the project's simulator, run in this process
 from simulator.intech import iso_ms  # noqa: E402
 from simulator.wazzup import DEMO_API_KEY, DEMO_CHANNEL_ID, WazzupSimulator, seed_demo  # noqa: E402
@@ -121,12 +129,6 @@ def send_delivery(session, url, raw, headers):
     except ValueError:
         answer = response.text[:80]
     return {"seconds": seconds, "status": response.status_code, "answer": answer}
-
-
-def jobs_of(messages, share, seed):
-    """The deliveries to send: each message's once, those of a `share` of them twice in a row."""
-    twice = set(random.Random(seed).sample(range(len(messages)), round(len(messages) * share)))
-    return [messages[i] for i in range(len(messages)) for _ in range(2 if i in twice else 1)]
 
 
 def check_database(registry, account_id, messages, answers, last_note_id):
@@ -276,11 +278,7 @@ def main():
         lines += [f"Odoo logged {len(server_errors)} errors:", *(f"  {count} x {kind}" for kind, count in
                                                                   kinds.most_common(5)),
                   *(f"  {line}" for line in server_errors[:3])]
-    text = "\n".join(lines)
-    print(text)
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    with open(os.path.join(HERE, "results", "wazzup.txt"), "w", encoding="utf-8") as handle:
-        handle.write(text + "\n")
+    write_results("wazzup.txt", "\n".join(lines))
     if not held:
         sys.exit("bench-wazzup: the database check failed (see above)")
     if min(seq_ratio, par_ratio) < TARGET_RATIO:
