@@ -50,6 +50,7 @@ ADDON_DIR = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ADDON_DIR, "tests"))
 
 from bench_db import bench_lock as shared_bench_lock  # noqa: E402
+from bench_db import ensure_database as shared_ensure_database  # noqa: E402
 from simulator import Simulator  # noqa: E402 - the project's simulator, run in this process
 from simulator.wap import DEMO_API_KEY, DEMO_INVOICE_AUTOMATION, DEMO_SECRET_B64, seed_demo  # noqa: E402
 
@@ -83,34 +84,8 @@ def addon_fingerprint():
     return digest.hexdigest()[:16]
 
 
-def odoo_bin(args, *options):
-    command = [sys.executable, os.path.join(os.path.dirname(os.path.dirname(odoo.__file__)), "odoo-bin"),
-               "-c", args.config, "-d", args.db, *options, "--stop-after-init", "--log-level=warn"]
-    subprocess.run(command, check=True)
-
-
 def ensure_database(args):
-    """Create the bench's database once; upgrade the addon there when its code changed. An existing database
-    without notify_rules is never touched: it is someone else's."""
-    stamp = addon_fingerprint()
-    if not odoo.service.db.exp_db_exist(args.db):
-        log(f"creating database {args.db} with notify_rules (a few minutes, once)")
-        odoo_bin(args, "-i", "notify_rules", "--without-demo=all")
-    else:
-        with odoo.sql_db.db_connect(args.db).cursor() as cr:
-            cr.execute("SELECT state FROM ir_module_module WHERE name = 'notify_rules'")
-            row = cr.fetchone()
-            if not row or row[0] != "installed":
-                sys.exit(f"bench-dispatch: {args.db} exists without notify_rules installed: choose another --db")
-            cr.execute("SELECT value FROM ir_config_parameter WHERE key = %s", [STAMP_PARAM])
-            row = cr.fetchone()
-        if row and row[0] == stamp:
-            return
-        log(f"the addon changed since the last run: upgrading notify_rules in {args.db}")
-        odoo_bin(args, "-u", "notify_rules")
-    with odoo.sql_db.db_connect(args.db).cursor() as cr:
-        cr.execute("""INSERT INTO ir_config_parameter (key, value) VALUES (%s, %s)
-                      ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value""", [STAMP_PARAM, stamp])
+    shared_ensure_database(args, addon_fingerprint(), STAMP_PARAM, log, "bench-dispatch")
 
 
 def bench_lock(db):

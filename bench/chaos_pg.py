@@ -47,6 +47,8 @@ from odoo.modules.registry import Registry
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
+from bench_db import ensure_database as shared_ensure_database  # noqa: E402
+from bench_db import odoo_bin_command  # noqa: E402
 from bench_http import free_port  # noqa: E402
 from simulator import Simulator  # noqa: E402 - the project's simulator, run in this process
 from simulator.wap import DEMO_API_KEY, DEMO_SECRET_B64, seed_demo  # noqa: E402
@@ -63,35 +65,11 @@ def log(message):
     print(f"[chaos-pg {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def odoo_bin_command(args, *options):
-    return [sys.executable, os.path.join(os.path.dirname(os.path.dirname(odoo.__file__)), "odoo-bin"),
-            "-c", args.config, "-d", args.db, *options]
-
-
 # ---- the database -------------------------------------------------------------------------------------------
 
 def ensure_database(args):
     """Create the script's database once; upgrade the addon when its code changed (``--fingerprint``)."""
-    if not odoo.service.db.exp_db_exist(args.db):
-        log(f"creating database {args.db} with notify_rules (a few minutes, once)")
-        subprocess.run(odoo_bin_command(args, "-i", "notify_rules", "--without-demo=all", "--stop-after-init",  # noqa: S603
-                                        "--log-level=warn"), check=True)
-    else:
-        with odoo.sql_db.db_connect(args.db).cursor() as cr:
-            cr.execute("SELECT state FROM ir_module_module WHERE name = 'notify_rules'")
-            row = cr.fetchone()
-            if not row or row[0] != "installed":
-                sys.exit(f"chaos-pg: {args.db} exists without notify_rules installed: choose another --db")
-            cr.execute("SELECT value FROM ir_config_parameter WHERE key = %s", [STAMP_PARAM])
-            row = cr.fetchone()
-        if args.fingerprint and (not row or row[0] != args.fingerprint):
-            log(f"the addon changed since the last run: upgrading notify_rules in {args.db}")
-            subprocess.run(odoo_bin_command(args, "-u", "notify_rules", "--stop-after-init", "--log-level=warn"),  # noqa: S603
-                           check=True)
-    if args.fingerprint:
-        with odoo.sql_db.db_connect(args.db).cursor() as cr:
-            cr.execute("""INSERT INTO ir_config_parameter (key, value) VALUES (%s, %s)
-                          ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value""", [STAMP_PARAM, args.fingerprint])
+    shared_ensure_database(args, args.fingerprint, STAMP_PARAM, log, "chaos-pg")
 
 
 def prepare(registry, simulator, args, tag):
