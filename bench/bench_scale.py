@@ -55,20 +55,9 @@ FINAL_STATES = ("sent", "delivered", "read", "failed", "cancelled")
 CLAIM_LIMIT = 20
 REPEATS = 5
 
-# Copied from models/notify_message_dispatch.py (_claim_batch, _render_pending, _dispatch_urgent,
-# _recover_stuck_messages) and models/notify_message_status.py (_claim_polls) on 2026-12-02: keep them in step.
-CLAIM_SQL = """
-    UPDATE notify_message SET state = 'sending', sending_since = %(now)s, last_attempt_at = %(now)s,
-           attempts = attempts + 1
-     WHERE id = ANY(ARRAY(SELECT id FROM notify_message
-                   WHERE provider_account_id = %(account)s AND state = 'queued' AND to_render IS NOT TRUE
-                     AND (next_attempt_at IS NULL OR next_attempt_at <= %(now)s)
-                     AND (expires_at IS NULL OR expires_at > %(now)s)
-                     AND (otp_kind IS DISTINCT FROM 'local' OR otp_code IS NOT NULL)
-                ORDER BY next_attempt_at NULLS FIRST, id
-                   LIMIT %(limit)s
-              FOR UPDATE SKIP LOCKED))
- RETURNING id"""
+# Copied from models/notify_message_dispatch.py (_render_pending, _dispatch_urgent, _recover_stuck_messages) and
+# models/notify_message_status.py (_claim_polls) on 2026-12-02: keep them in step. The claim is the model's own
+# statement (claim_sql()).
 LOCK_ACCOUNT_SQL = "SELECT throttled_until FROM notify_provider_account WHERE id = %(account)s FOR UPDATE"
 RENDER_SQL = """
     SELECT id FROM notify_message
@@ -93,6 +82,13 @@ POLL_SQL = """
 FOR UPDATE SKIP LOCKED"""
 STUCK_SQL = """SELECT id FROM notify_message WHERE provider_account_id = %(account)s AND state = 'sending'
                   AND sending_since < %(now)s - interval '5 minutes' ORDER BY id FOR UPDATE SKIP LOCKED"""
+
+
+def claim_sql():
+    """The dispatcher's claim, as the model runs it (once the addons path is set)."""
+    from odoo.addons.notify_rules.models.notify_message_dispatch import CLAIM_DUE_SQL  # noqa: PLC0415
+
+    return CLAIM_DUE_SQL.replace("{urgent}", "")
 
 
 def log(message):
@@ -336,7 +332,7 @@ def measure(args, registry):
                 cr.execute("ROLLBACK TO SAVEPOINT bench")
             rows.append((name, timed(run) * 1000, *plan_summary(plan), plan))
 
-        sql_case("dispatcher claim (_claim_batch)", CLAIM_SQL, params)
+        sql_case("dispatcher claim (_claim_batch)", claim_sql(), params)
         sql_case("render pick (_render_pending)", RENDER_SQL, params)
         sql_case("urgent pick (_dispatch_urgent)", URGENT_SQL, params)
         sql_case("poller: queued count (_claim_polls)", POLL_COUNT_SQL, dict(params, account=wap_account))
@@ -423,13 +419,14 @@ def claim_loop(db, account, stop_at, results, stop_flag):
     """The dispatcher's claim, as _claim_batch runs it (account lock, claim), rolled back: the queue stays."""
     conn = psycopg2.connect(dbname=db)
     cur = conn.cursor()
+    claim = claim_sql()
     while time.time() < stop_at and not stop_flag.is_set():
         started = time.perf_counter()
         cur.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
         cur.execute("SELECT now() AT TIME ZONE 'UTC'")
         now = cur.fetchone()[0]
         cur.execute(LOCK_ACCOUNT_SQL, {"account": account})
-        cur.execute(CLAIM_SQL, {"now": now, "account": account, "limit": CLAIM_LIMIT})
+        cur.execute(claim, {"now": now, "account": account, "limit": CLAIM_LIMIT})
         claimed = len(cur.fetchall())
         conn.rollback()
         results.append((time.time(), time.perf_counter() - started, claimed))

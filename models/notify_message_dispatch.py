@@ -43,6 +43,25 @@ RATE_WINDOW = timedelta(seconds=60)
 # of 100 requests refused with 429 at each turn of the minute, bench/bench_dispatch.py --rate-limited).
 RATE_MARGIN = timedelta(seconds=2)
 RENDER_BATCH = 200
+# The dispatcher's claim (_claim_due; bench/bench_scale.py times this very statement, with "{urgent}" empty).
+# "= ANY(ARRAY(...))", not "IN (...)": the array is an InitPlan, run once. Under IN the planner may put the sub-select
+# on the inner side of a nested loop and run it again for each row; each run then skips the rows this statement
+# already updated and the LIMIT is exceeded (tests/test_dispatch.py forces that plan: 5 claimed at a capacity of 2
+# before this change).
+CLAIM_DUE_SQL = """
+    UPDATE notify_message SET state = 'sending', sending_since = %(now)s, last_attempt_at = %(now)s,
+           attempts = attempts + 1
+     WHERE id = ANY(ARRAY(SELECT id FROM notify_message
+                   WHERE provider_account_id = %(account)s AND state = 'queued' AND to_render IS NOT TRUE
+                     AND (next_attempt_at IS NULL OR next_attempt_at <= %(now)s)
+                     AND (expires_at IS NULL OR expires_at > %(now)s)
+                     AND (otp_kind IS DISTINCT FROM 'local' OR otp_code IS NOT NULL)
+                     {urgent}
+                ORDER BY next_attempt_at NULLS FIRST, id
+                   LIMIT %(limit)s
+              FOR UPDATE SKIP LOCKED))
+ RETURNING id
+"""
 # After a lost connection, how long the dispatcher keeps trying a new one to record what the provider accepted: a
 # PostgreSQL restart refuses connections for a second or two ("the database system is shutting down"; measured
 # with bench/chaos_pg.py --restart-postgres: every reconnection attempt made at once failed). Well inside a cron's
@@ -320,25 +339,8 @@ class NotifyMessage(models.Model):
         """Mark up to ``capacity`` due messages of the account 'sending' (SKIP LOCKED) and return them."""
         self.env.flush_all()  # messages the safeguards held just before must be seen as held
         cr = self.env.cr
-        # "= ANY(ARRAY(...))", not "IN (...)": the array is an InitPlan, run once. Under IN the planner may put the
-        # sub-select on the inner side of a nested loop and run it again for each row; each run then skips the rows
-        # this statement already updated and the LIMIT is exceeded (tests/test_dispatch.py forces that plan: 5 claimed
-        # at a capacity of 2 before this change).
         cr.execute(
-            """
-            UPDATE notify_message SET state = 'sending', sending_since = %(now)s, last_attempt_at = %(now)s,
-                   attempts = attempts + 1
-             WHERE id = ANY(ARRAY(SELECT id FROM notify_message
-                           WHERE provider_account_id = %(account)s AND state = 'queued' AND to_render IS NOT TRUE
-                             AND (next_attempt_at IS NULL OR next_attempt_at <= %(now)s)
-                             AND (expires_at IS NULL OR expires_at > %(now)s)
-                             AND (otp_kind IS DISTINCT FROM 'local' OR otp_code IS NOT NULL)
-                             {urgent}
-                        ORDER BY next_attempt_at NULLS FIRST, id
-                           LIMIT %(limit)s
-                      FOR UPDATE SKIP LOCKED))
-         RETURNING id
-            """.replace("{urgent}", "AND priority IS NOT NULL" if urgent else ""),
+            CLAIM_DUE_SQL.replace("{urgent}", "AND priority IS NOT NULL" if urgent else ""),
             {"now": now, "account": account.id, "limit": capacity},
         )
         ids = [row[0] for row in cr.fetchall()]
