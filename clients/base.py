@@ -5,6 +5,7 @@ dispatcher only has to decide between "retry later", "give up and show the messa
 """
 
 import logging
+import os
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -241,6 +242,18 @@ class _Adapter(HTTPAdapter):
         return result
 
 
+def _environment_settings_once(session, base_url):
+    """The environment's proxy (HTTP(S)_PROXY, NO_PROXY) and CA bundle (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE) for the
+    client's one host, read now instead of before each request: requests reads and parses the whole environment on
+    every call (0.18 of 0.80 ms of CPU per send, measured against the simulator). A client lives as long as its
+    account's settings; the environment of an Odoo process does not change while it runs."""
+    session.proxies.update(requests.utils.get_environ_proxies(base_url))
+    ca_bundle = os.environ.get('REQUESTS_CA_BUNDLE') or os.environ.get('CURL_CA_BUNDLE')
+    if ca_bundle:
+        session.verify = ca_bundle
+    session.trust_env = False
+
+
 def _no_auth(request):
     """requests' auth hook that adds nothing (the client's own headers carry its credentials)."""
     return request
@@ -287,8 +300,8 @@ class BaseClient:
         self.session = requests.Session()
         # Every client signs its own requests: with no session auth, requests looks for ~/.netrc before each
         # request (a file lookup: 6% of the dispatcher's time at 300 messages/s, bench/bench_dispatch.py).
-        # Proxies and CA bundles from the environment still apply.
         self.session.auth = _no_auth
+        _environment_settings_once(self.session, self.base_url)
         # urllib3 retries a failed connect once (nothing was written yet), nothing else: _request classifies.
         retry = Retry(total=None, connect=1, read=False, status=0, other=0, redirect=0, raise_on_status=False)
         adapter = _Adapter(pool_connections=1, pool_maxsize=pool_size, max_retries=retry)

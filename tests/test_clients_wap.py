@@ -1,10 +1,14 @@
 """WAP client against the simulator over real loopback HTTP: no database, no mocked `requests`."""
 
 import base64
+import os
 import socket
 import subprocess
+import threading
 import time
 from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from unittest.mock import patch
 
 import requests
 
@@ -386,6 +390,81 @@ class TestWapConnectionFailures(WapCase):
         error = caught.exception
         self.assertEqual((error.code, error.params['error_type']), ('unreachable', 'ConnectTimeout'))
         self.assertGreaterEqual(time.monotonic() - started, 0.6)
+
+
+class _RecordingProxy(ThreadingHTTPServer):
+    """An HTTP proxy that forwards nothing: it records the request line it got and answers 502 (a gateway that
+    could not reach the provider, which the client retries)."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        self.request_lines = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(handler):  # noqa: N805 - the handler's own self
+                handler.rfile.read(int(handler.headers.get('Content-Length') or 0))
+                self.request_lines.append(handler.requestline)
+                handler.send_response(502)
+                handler.send_header('Content-Length', '0')
+                handler.end_headers()
+
+            def log_message(handler, *args):  # noqa: N805
+                pass
+
+        super().__init__(('127.0.0.1', 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self):
+        return f'http://127.0.0.1:{self.server_address[1]}'
+
+
+PROXY_VARIABLES = ('HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY', 'NO_PROXY', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE')
+
+
+class TestWapEnvironmentSettings(WapCase):
+    """The environment's proxy and CA bundle apply to a client's requests; requests reads them when the client is
+    made, not before every request."""
+
+    def setUp(self):
+        super().setUp()
+        self.proxy = _RecordingProxy()
+        self.addCleanup(self.proxy.server_close)
+        self.addCleanup(self.proxy.shutdown)
+        cleared = {name: value for name, value in os.environ.items()
+                   if name.upper() not in PROXY_VARIABLES}
+        environ = patch.dict(os.environ, cleared, clear=True)
+        environ.start()
+        self.addCleanup(environ.stop)
+
+    def test_requests_go_through_the_proxy_of_the_environment(self):
+        os.environ['HTTP_PROXY'] = self.proxy.url
+        client = self.make_client()
+        with self.assertRaises(base.RetryableError) as caught:
+            client.send(self.otp())
+        self.assertEqual(caught.exception.http_status, 502)
+        self.assertEqual(self.proxy.request_lines, [f'POST {self.sim.base_url("wap")}{wap.SEND_PATH} HTTP/1.1'])
+        self.assertEqual(self.sim.wap.sent_count(), 0)
+
+    def test_no_proxy_of_the_environment_is_obeyed(self):
+        os.environ.update({'HTTP_PROXY': self.proxy.url, 'NO_PROXY': '127.0.0.1'})
+        result = self.make_client().send(self.otp())
+        self.assertIn(result.provider_ref, self.sim.wap.messages)
+        self.assertEqual(self.proxy.request_lines, [])
+
+    def test_environment_is_read_when_the_client_is_made(self):
+        client = self.make_client()  # no proxy in the environment then
+        os.environ['HTTP_PROXY'] = self.proxy.url
+        client.send(self.otp())
+        self.assertEqual(self.proxy.request_lines, [])
+        self.assertEqual(self.sim.wap.sent_count(), 1)
+
+    def test_ca_bundle_of_the_environment(self):
+        for variable in ('REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE'):
+            with self.subTest(variable=variable), patch.dict(os.environ, {variable: '/etc/ssl/certs/our-ca.pem'}):
+                self.assertEqual(self.make_client().session.verify, '/etc/ssl/certs/our-ca.pem')
+        self.assertIs(self.make_client().session.verify, True)
 
 
 class TestWapSimulatorContract(WapCase):
