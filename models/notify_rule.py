@@ -8,6 +8,7 @@ from odoo.tools import SQL, safe_eval
 
 from ..tools.cron_wakeup import trigger_cron_soon
 from ..tools.field_path import check_field_path
+from ..tools.rule_filter import filter_by_terms
 
 _logger = logging.getLogger(__name__)
 
@@ -396,7 +397,7 @@ class NotifyRule(models.Model):
         """Return the records on which one rule fires, evaluated in memory on the whole batch.
 
         ``batch``: a dict shared by the rules evaluated on the same records, for what they all need once
-        (the records' companies, the superuser environment)."""
+        (the records' companies, the superuser environment, the verdicts of the filters' terms)."""
         batch = {} if batch is None else batch
         _rule_id, trigger, watched, state_name, state_value, source, domain, company_id, _outbox = matcher
         if trigger == "on_create":
@@ -433,7 +434,8 @@ class NotifyRule(models.Model):
             # as base_automation: the filter is the rule author's, not limited by the saving user's rights
             if "su_env" not in batch:
                 batch["su_env"] = records.sudo().env
-            matched = matched.with_env(batch["su_env"]).filtered_domain(domain).with_env(matched.env)
+            matched = filter_by_terms(matched.with_env(batch["su_env"]), domain,
+                                      batch.setdefault("verdicts", {})).with_env(matched.env)
         return matched
 
     @api.model

@@ -31,6 +31,7 @@ from . import (
     test_provider_errors,
     test_retention,
     test_rule_config,
+    test_rule_filter,
     test_safeguards,
     test_security,
     test_simulator,
