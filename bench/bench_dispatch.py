@@ -334,7 +334,7 @@ def throughput_run(args, registry, simulator, processes, profile_to=None):
 def simulator_round_trip(simulator, count=20):
     """Median milliseconds of one request to the simulator on a kept-alive connection, as the dispatcher's are:
     the latency the dispatcher really meets (the configured latency plus the simulator's and the loopback's own
-    time). It once measured 61 ms at a configured 20 ms: the simulator wrote an answer's headers and body in two
+    time). It once measured 64 ms at a configured 20 ms: the simulator wrote an answer's headers and body in two
     packets, and Nagle's algorithm held the body until the client's delayed acknowledgement (40 ms)."""
     times = []
     with requests.Session() as session:

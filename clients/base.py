@@ -245,8 +245,9 @@ class _Adapter(HTTPAdapter):
 def _environment_settings_once(session, base_url):
     """The environment's proxy (HTTP(S)_PROXY, NO_PROXY) and CA bundle (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE) for the
     client's one host, read now instead of before each request: requests reads and parses the whole environment on
-    every call (0.18 of 0.80 ms of CPU per send, measured against the simulator). A client lives as long as its
-    account's settings; the environment of an Odoo process does not change while it runs."""
+    every call (bench/bench_dispatch.py, 10,000 messages at concurrency 100: 17.1 s of dispatcher CPU before, 14.0
+    to 14.2 s after). A client lives as long as its account's settings; the environment of an Odoo process does not
+    change while it runs."""
     session.proxies.update(requests.utils.get_environ_proxies(base_url))
     ca_bundle = os.environ.get('REQUESTS_CA_BUNDLE') or os.environ.get('CURL_CA_BUNDLE')
     if ca_bundle:
