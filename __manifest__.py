@@ -33,6 +33,7 @@
         "views/optout_templates.xml",
         "views/res_users_views.xml",
         "views/notify_menus.xml",
+        "views/notify_intent_views.xml",
         "views/notify_inbound_event_views.xml",
         "views/notify_money_views.xml",
         "views/notify_wazzup_views.xml",

@@ -50,6 +50,8 @@ PER_TX, ONE_TX = "per-transaction", "one-transaction"
 TARGET = 1.10
 LOCK_KEY = 0x6E725F62656E6368  # "nr_bench"
 HERE = os.path.dirname(os.path.abspath(__file__))
+# (messages made, seconds) of each untimed run of the dispatcher's first step (see outbox_rows)
+QUEUING = []
 
 # filter_domain of the first 5 notify rules, as measured before --rules existed (so notify_5 is unchanged)
 NOTIFY_DOMAINS = [
@@ -272,6 +274,7 @@ def cleanup_leftovers(registry, fx):
 
 def purge_outbox(env, fx):
     """Remove what the bench queued, so no dispatcher would ever try to send it."""
+    env.cr.execute("DELETE FROM notify_intent")  # the bench database's: no dispatcher runs there
     env.cr.execute("DELETE FROM notify_message WHERE provider_account_id = %s", [fx["account_id"]])
     cron = env.ref("notify_rules.ir_cron_notify_dispatch")
     env.cr.execute("DELETE FROM ir_cron_trigger WHERE cron_id = %s", [cron.id])
@@ -349,7 +352,14 @@ def create_drafts(registry, fx, count, chunk=200):
 
 
 def outbox_rows(registry, fx, after_id):
+    """The messages queued since ``after_id``, by state, after the dispatcher's first step (untimed): the posting
+    transactions only recorded intents (notify.intent)."""
     with registry.cursor() as cr:
+        t0 = time.perf_counter()
+        made = api.Environment(cr, SUPERUSER_ID, {})["notify.intent"]._queue_all()
+        cr.commit()
+        if made:
+            QUEUING.append((made, time.perf_counter() - t0))
         cr.execute(
             "SELECT state, count(*) FROM notify_message WHERE provider_account_id = %s AND id > %s GROUP BY state",
             [fx["account_id"], after_id],
@@ -562,6 +572,12 @@ def report(args, results, linearity, outbox_counts, started):
         at = "" if count == n else f" (N={count})"
         out(f"  {scenario:<10} {1000 * part:7.1f} ms/invoice at N/2, {1000 * full:7.1f} at N: {ratio:.2f}{at}")
     out("")
+    if QUEUING:
+        made, seconds = sum(m for m, _s in QUEUING), sum(s for _m, s in QUEUING)
+        out(f"the dispatcher's first step, not in the times above: {made} messages made of the posting transactions' "
+            f"intents in {seconds:.2f}s ({1000 * seconds / made * args.matching:.2f} ms per invoice's "
+            f"{args.matching} messages, {len(QUEUING)} runs)")
+        out("")
     out(f"{notify} outbox rows created per mode and sample (expected {args.matching} x N, all queued):")
     for mode, runs in outbox_counts.items():
         parts = []

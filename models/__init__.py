@@ -13,6 +13,7 @@ from . import notify_otp
 from . import notify_otp_attempt
 from . import notify_message
 from . import notify_message_dispatch
+from . import notify_intent
 from . import notify_message_status
 from . import notify_message_fallback
 from . import notify_message_sms

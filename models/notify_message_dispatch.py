@@ -111,6 +111,7 @@ class NotifyMessage(models.Model):
         """Send what is due, account by account, within each account's rate limit and concurrency, and within
         a time budget well inside the cron's time limit: what is left is for the next run, triggered at once."""
         budget = CronBudget(time_budget)
+        self._isolated(self._queue_intents)
         self._isolated(self._recover_stuck_messages)
         self._isolated(self._report_archived_accounts)
         self._dispatch_urgent(budget)
@@ -149,15 +150,26 @@ class NotifyMessage(models.Model):
             messages.write({"last_error": self.env._(
                 "Not sent: the provider account %s is archived. Restore it, or cancel these messages.", account.name)})
 
-    # ---- rendering ------------------------------------------------------------------------------------
+    # ---- queuing and rendering ------------------------------------------------------------------------
+    @api.model
+    def _queue_intents(self):
+        """The messages the rules decided in committed business transactions (notify.intent), queued."""
+        made = self.env["notify.intent"].sudo()._queue_all()
+        if made and _auto_commit():
+            self.env.cr.commit()  # pylint: disable=invalid-commit
+        return made
+
     @api.model
     def _render_pending(self, account=None, limit=RENDER_BATCH):
-        """Resolve recipient and variables of due messages queued by rules (their record's current data).
+        """Resolve recipient and variables of due messages queued by rules (their record's current data), after
+        queuing those of the intents committed since.
 
         Locked with SKIP LOCKED so that concurrent dispatchers never render (and log) the same message twice.
         A message that cannot be sent fails here, with the reason, and a note on the record.
         """
         self.env.flush_all()
+        if self.env["notify.intent"].sudo()._queue_all() and account:
+            self._trigger_dispatch()  # messages of accounts this run may have passed already
         query = """
             SELECT id FROM notify_message
              WHERE to_render AND state = 'queued' AND (next_attempt_at IS NULL OR next_attempt_at <= %(now)s)

@@ -1,10 +1,9 @@
 import logging
-import uuid
 from datetime import timedelta
 
 from odoo import api, fields, models, tools
 from odoo.exceptions import ValidationError
-from odoo.tools import SQL, safe_eval
+from odoo.tools import safe_eval
 
 from ..tools.cron_wakeup import trigger_cron_soon
 from ..tools.field_path import check_field_path
@@ -13,10 +12,6 @@ from ..tools.rule_filter import filter_by_terms
 _logger = logging.getLogger(__name__)
 
 RECORD_TRIGGERS = ("on_create", "on_write", "on_state_set")
-# the columns of an intent (see _notify_flush_pending), in the order of its VALUES
-INTENT_COLUMNS = ("provider_account_id", "provider", "company_id", "channel", "rule_id", "template_ref", "res_model",
-                  "res_id", "state", "attempts", "status_check_failures", "next_attempt_at", "idempotency_key",
-                  "to_render", "create_uid", "create_date", "write_uid", "write_date")
 PENDING_KEY = "notify_rules.pending"
 
 
@@ -461,47 +456,27 @@ class NotifyRule(models.Model):
 
     @api.model
     def _notify_flush_pending(self):
-        """Only the intent is written here, in ONE INSERT: the dispatcher renders recipient and variables off
-        the business transaction (notify.message._render_pending).
+        """Only the intent is written here, as ONE row for the whole transaction (notify.intent): the dispatcher
+        makes the messages of it, then renders recipient and variables, off the business transaction.
 
-        SQL rather than the ORM's batched ``create``, for a measured need (bench/bench_intents.py, a commit
-        queuing 5 messages, 2026-12-02): the ORM create costs 2.9 ms more per transaction (5.2 ms against 2.3),
-        and with it notify rules added 15% to posting an invoice (make bench, per transaction), over the 10%
-        this addon allows itself. INTENT_COLUMNS are exactly the message's stored fields that are required,
-        have a default, or are related; a test fails when a new such field is not in them."""
+        SQL rather than the ORM, for a measured need (bench/bench_intents.py, 2026-12-02): the ORM's create of
+        the messages cost 2.9 ms more per transaction than one SQL INSERT; the INSERT of the messages themselves
+        then cost 5.6 ms when 20 rules matched an invoice (their foreign keys), the intent row 0.3 ms."""
         pending = self.env.cr.precommit.data.pop(PENDING_KEY, {})
         if not pending:
             return
         now = fields.Datetime.now()
-        rules, slots, res_ids = [], [], []
-        for slot, ((rule_id, outbox), ids) in enumerate(pending.items()):
+        entries = []
+        for (rule_id, outbox), ids in pending.items():
             account_id, provider, company_id, channel, template_ref, model_name, delay = outbox
-            rules.append(SQL(
-                "(%s::integer, %s::integer, %s::varchar, %s::integer, %s::varchar, %s::integer, %s::varchar, "
-                "%s::varchar, %s::timestamp)", slot, account_id, provider, company_id, channel, rule_id, template_ref,
-                model_name, now + timedelta(minutes=delay)))
-            for res_id in sorted(ids):
-                slots.append(slot)
-                res_ids.append(res_id)
-        if res_ids:
-            # The records as arrays, the rules' values once each: psycopg2 adapts 3 lists instead of 17 values
-            # per row (measured on 20,000 rows: 0.9 s against 1.5 to 2.1 s for one VALUES row per message,
-            # half of it PostgreSQL's foreign key checks either way).
-            self.env.cr.execute(SQL(
-                """INSERT INTO notify_message (%s)
-                   SELECT rule.account_id, rule.provider, rule.company_id, rule.channel, rule.rule_id,
-                          rule.template_ref, rule.res_model, record.res_id, 'queued', 0, 0, rule.next_attempt_at,
-                          record.idempotency_key, TRUE, %s, %s, %s, %s
-                     FROM unnest(%s::integer[], %s::integer[], %s::varchar[])
-                          WITH ORDINALITY AS record(slot, res_id, idempotency_key, position)
-                     JOIN (VALUES %s) AS rule(slot, account_id, provider, company_id, channel, rule_id, template_ref,
-                                             res_model, next_attempt_at) ON rule.slot = record.slot
-                 ORDER BY record.position""",
-                SQL(", ").join(SQL.identifier(column) for column in INTENT_COLUMNS),
-                self.env.uid, now, self.env.uid, now,
-                slots, res_ids, [uuid.uuid4().hex for _res_id in res_ids], SQL(", ").join(rules),
-            ))
-            self._notify_trigger_dispatch_now()
+            entries.append({
+                "rule_id": rule_id, "account_id": account_id, "provider": provider, "company_id": company_id,
+                "channel": channel, "template_ref": template_ref, "res_model": model_name,
+                "next_attempt_at": fields.Datetime.to_string(now + timedelta(minutes=delay)),
+                "res_ids": sorted(ids),
+            })
+        self.env["notify.intent"]._record(entries, self.env.uid, now)
+        self._notify_trigger_dispatch_now()
 
     @api.model
     def _notify_trigger_dispatch_now(self):

@@ -13,6 +13,7 @@ from . import (
     test_dispatch_isolation,
     test_durability,
     test_fault_matrix,
+    test_intents,
     test_intech_durability,
     test_intech_ipn,
     test_intech_ipn_properties,

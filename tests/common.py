@@ -114,9 +114,15 @@ class NotifyCase(NotifySimulatorMixin, TransactionCase):
             dict({"name": name, "mobile": mobile, "ref": "notify-test",
                   "country_id": self.env.ref("base.cm").id}, **values)
         )
-        self.env.cr.flush()  # runs the pre-commit hook that creates the outbox rows
+        self.env.cr.flush()  # runs the pre-commit hook that records the rules' intent
         self.env["notify.message"]._render_pending()  # the dispatcher's first step: recipient and variables
         return partner
+
+    def queue_intents(self):
+        """A business transaction's commit (its pre-commit hook records what the rules decided, notify.intent),
+        then the dispatcher's first step: the messages are made of it."""
+        self.env.cr.flush()
+        self.env["notify.intent"]._queue_all()
 
     def messages_of(self, record):
         return self.env["notify.message"].search([("res_model", "=", record._name), ("res_id", "=", record.id)])

@@ -86,7 +86,7 @@ class TestAutomationIntegration(NotifyCase):
         self.assertIn((shared.id, "write", company.id), handed, "our automation sees the writes")
         self.assertNotIn((shared.id, "_compute_field_value", employee.id), handed, "but not the recomputations")
         employee.email = "e@example.com"
-        self.env.cr.flush()
+        self.queue_intents()
         self.assertEqual(len(self.messages_of(employee)), 2, "and the rule on a stored field still fires")
 
     def test_core_last_run_write_keeps_the_caches(self):
@@ -153,10 +153,10 @@ class TestAutomationIntegration(NotifyCase):
         self.assertEqual(self.env["base.automation"]._notify_direct_paths()[0][self.shared_automation().id],
                          ("email",))
         partner.function = "Not watched"
-        self.env.cr.flush()
+        self.queue_intents()
         self.assertEqual(len(self.messages_of(partner)), 1, "only the creation's message")
         partner.email = "watched@example.com"
-        self.env.cr.flush()
+        self.queue_intents()
         self.assertEqual(len(self.messages_of(partner)), 2)
 
     def test_the_direct_path_saves_cores_reads(self):
@@ -177,5 +177,6 @@ class TestAutomationIntegration(NotifyCase):
         direct = queries_to_create("Direct")
         with patch.object(type(self.env["base.automation"]), "_notify_direct_paths", lambda automation: ({}, {})):
             through_core = queries_to_create("Through core")
+        self.queue_intents()
         self.assertEqual(len(self.env["notify.message"].search([("rule_id", "=", self.rule.id)])), 4)
         self.assertLessEqual(direct + 3, through_core, f"direct {direct}, through core {through_core}")

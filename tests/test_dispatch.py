@@ -82,7 +82,7 @@ class TestDispatch(NotifyCase):
         partner = self.env["res.partner"].create(
             {"name": "Gone", "mobile": "690000001", "ref": "notify-test", "country_id": self.env.ref("base.cm").id}
         )
-        self.env.cr.flush()
+        self.queue_intents()
         message = self.messages_of(partner)
         partner.unlink()
         self.dispatch()

@@ -298,6 +298,35 @@ class TestDurability(NotifySimulatorMixin, BaseCase):
             listener.poll()
         self.assertIn(get_db_name(), [notify.payload for notify in listener.notifies])
 
+    def test_two_dispatchers_never_queue_an_intent_twice(self):
+        """An intent one dispatcher is turning into messages (its transaction open) is skipped by another; once
+        the first commits, the intent is gone: its messages exist once."""
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            account = env["notify.provider.account"].browse(self.account_id)
+            env["notify.intent"]._record([{
+                "rule_id": None, "account_id": self.account_id, "provider": "wap", "company_id": account.company_id.id,
+                "channel": "whatsapp", "template_ref": "tpl-race", "res_model": "res.partner",
+                "next_attempt_at": "2026-01-01 00:00:00", "res_ids": [1, 2]}], SUPERUSER_ID, "2026-01-01 00:00:00")
+            cr.execute("SELECT max(id) FROM notify_intent")
+            intent_id = cr.fetchone()[0]
+        self.addCleanup(self.delete_intent, intent_id)
+        with self.registry.cursor() as first_cr, self.registry.cursor() as second_cr:
+            first = api.Environment(first_cr, SUPERUSER_ID, {})["notify.intent"]
+            second = api.Environment(second_cr, SUPERUSER_ID, {})["notify.intent"]
+            self.assertEqual(first._queue_messages(), (1, 2))
+            second_cr.execute("SET LOCAL lock_timeout = '3s'")  # skipped, not waited for
+            self.assertEqual(second._queue_messages(), (0, 0))
+            first_cr.commit()
+            self.assertEqual(second._queue_messages(), (0, 0))
+        with self.registry.cursor() as cr:
+            cr.execute("SELECT count(*) FROM notify_message WHERE template_ref = 'tpl-race'")
+            self.assertEqual(cr.fetchone()[0], 2)
+
+    def delete_intent(self, intent_id):
+        with self.registry.cursor() as cr:
+            cr.execute("DELETE FROM notify_intent WHERE id = %s", [intent_id])
+
     def test_claim_lock_does_not_block_business_transactions(self):
         """The dispatcher's account lock (FOR NO KEY UPDATE) lets a business transaction insert messages for
         that account meanwhile (its foreign-key check takes a KEY SHARE lock on the same row)."""

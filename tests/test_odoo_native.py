@@ -7,15 +7,15 @@ from unittest.mock import patch
 
 from odoo import fields
 
-from ..models.notify_rule import INTENT_COLUMNS
+from ..models.notify_intent import INTENT_COLUMNS
 from .common import NotifyCase
 
 
 class TestOdooNativePaths(NotifyCase):
     def test_intents_set_every_field_the_orm_would(self):
-        """Intents are inserted in SQL (a measured need, see notify.rule._notify_flush_pending): every stored
-        field that is required, has a default or is related is among the columns, and the rows read back as
-        the ORM's create would have made them."""
+        """Messages are made of intents in SQL (a measured need, see notify.rule._notify_flush_pending): every
+        stored field that is required, has a default or is related is among the columns, and the rows read back
+        as the ORM's create would have made them."""
         Message = self.env["notify.message"]
         magic = {"id"}
         needing = {name for name, field in Message._fields.items()
@@ -23,7 +23,7 @@ class TestOdooNativePaths(NotifyCase):
                    and (field.required or field.default or field.related or field.compute)}
         self.assertEqual(needing - set(INTENT_COLUMNS), set(), "add these fields to INTENT_COLUMNS")
         partner = self.env["res.partner"].create({"name": "Intent", "mobile": "690000051", "ref": "notify-test"})
-        self.env.cr.flush()  # the pre-commit hook inserts the intent; the dispatcher has not rendered it
+        self.queue_intents()  # the message is made of the intent; the dispatcher has not rendered it
         intent = self.messages_of(partner)
         reference = Message.create({
             "provider_account_id": self.account.id, "channel": "whatsapp", "rule_id": self.rule.id,
@@ -34,19 +34,24 @@ class TestOdooNativePaths(NotifyCase):
         self.assertEqual(len(intent.idempotency_key), 32)
 
     def test_intents_of_a_transaction_in_one_insert(self):
+        """The transaction writes one intent row, whatever the number of records; the dispatcher makes the
+        messages of it in one statement."""
         statements = []
         original = type(self.env.cr).execute
 
         def execute(cr, query, params=None, log_exceptions=True):
-            if "INSERT INTO notify_message" in str(query):
-                statements.append(query)
+            text = str(query)
+            if "INSERT INTO notify_message" in text or "INSERT INTO notify_intent" in text:
+                statements.append("intent" if "INSERT INTO notify_intent" in text else "messages")
             return original(cr, query, params, log_exceptions)
 
         with patch.object(type(self.env.cr), "execute", execute):
             partners = self.env["res.partner"].create([
                 {"name": f"Batch {i}", "mobile": f"69000050{i}", "ref": "notify-test"} for i in range(3)])
             self.env.cr.flush()
-        self.assertEqual(len(statements), 1)
+            self.assertEqual(statements, ["intent"])
+            self.env["notify.intent"]._queue_all()
+        self.assertEqual(statements, ["intent", "messages"])
         self.assertEqual(len(self.env["notify.message"].search([("res_model", "=", "res.partner"),
                                                                 ("res_id", "in", partners.ids)])), 3)
 
