@@ -153,7 +153,10 @@ class NotifyMessage(models.Model):
     # ---- queuing and rendering ------------------------------------------------------------------------
     @api.model
     def _queue_intents(self):
-        """The messages the rules decided in committed business transactions (notify.intent), queued."""
+        """The messages the rules decided in committed business transactions (notify.intent), queued. In READ
+        COMMITTED, as the claims: another dispatcher may delete an intent this run's snapshot still shows."""
+        if _auto_commit():
+            self._commit_read_committed()
         made = self.env["notify.intent"].sudo()._queue_all()
         if made and _auto_commit():
             self.env.cr.commit()  # pylint: disable=invalid-commit

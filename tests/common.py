@@ -67,6 +67,12 @@ class NotifySimulatorMixin(LoopbackRequestsMixin):
             automation._unregister_hook()
             automation._register_hook()
 
+    def queue_intents(self):
+        """A business transaction's commit (its pre-commit hook records what the rules decided, notify.intent),
+        then the dispatcher's first step: the messages are made of it."""
+        self.env.cr.flush()
+        self.env["notify.intent"]._queue_all()
+
     def accepted_posts(self):
         return [r for r in self.wap_sim.requests if r["method"] == "POST" and r["response_status"] == 200]
 
@@ -117,12 +123,6 @@ class NotifyCase(NotifySimulatorMixin, TransactionCase):
         self.env.cr.flush()  # runs the pre-commit hook that records the rules' intent
         self.env["notify.message"]._render_pending()  # the dispatcher's first step: recipient and variables
         return partner
-
-    def queue_intents(self):
-        """A business transaction's commit (its pre-commit hook records what the rules decided, notify.intent),
-        then the dispatcher's first step: the messages are made of it."""
-        self.env.cr.flush()
-        self.env["notify.intent"]._queue_all()
 
     def messages_of(self, record):
         return self.env["notify.message"].search([("res_model", "=", record._name), ("res_id", "=", record.id)])

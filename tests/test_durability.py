@@ -314,6 +314,8 @@ class TestDurability(NotifySimulatorMixin, BaseCase):
         with self.registry.cursor() as first_cr, self.registry.cursor() as second_cr:
             first = api.Environment(first_cr, SUPERUSER_ID, {})["notify.intent"]
             second = api.Environment(second_cr, SUPERUSER_ID, {})["notify.intent"]
+            for intents in (first, second):  # as the dispatcher queues them (notify.message._queue_intents)
+                intents.env["notify.message"]._commit_read_committed()
             self.assertEqual(first._queue_messages(), (1, 2))
             second_cr.execute("SET LOCAL lock_timeout = '3s'")  # skipped, not waited for
             self.assertEqual(second._queue_messages(), (0, 0))

@@ -62,7 +62,10 @@ class TestIntents(NotifyCase):
         partner = self.create_partners(1)
         self.env.cr.flush()
         self.dispatch()
-        self.assertEqual(sorted(self.messages_of(partner).mapped("state")), ["sent", "sent"])
+        sent = self.messages_of(partner).filtered(lambda m: m.state == "sent")
+        self.assertEqual(sent.rule_id, self.rule)
+        self.assertEqual(self.messages_of(partner).filtered(lambda m: m.state == "queued").rule_id, self.second_rule,
+                         "queued, due in 30 minutes")
         self.assertFalse(self.intents())
 
     def test_a_failed_queuing_keeps_the_intent(self):
@@ -79,6 +82,7 @@ class TestIntents(NotifyCase):
         self.assertEqual(len(self.messages_of(partner)), 2)
 
     def test_a_rule_deleted_before_queuing_fails_its_message_with_the_reason(self):
+        self.second_rule.delay_minutes = 0
         partner = self.create_partners(1)
         self.env.cr.flush()
         self.second_rule.unlink()

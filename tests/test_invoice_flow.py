@@ -45,11 +45,11 @@ class TestInvoiceFlow(NotifySimulatorMixin, AccountTestInvoicingCommon):
 
     def test_invoice_posted_to_delivered(self):
         invoice = self.init_invoice("out_invoice", partner=self.partner_a, amounts=[1500.0])
-        self.env.cr.flush()
+        self.queue_intents()
         self.assertFalse(self.messages_of(invoice), "a draft invoice sends nothing")
 
         invoice.action_post()
-        self.env.cr.flush()
+        self.queue_intents()
         message = self.messages_of(invoice)
         self.assertEqual(len(message), 1)
         self.assertEqual((message.state, message.rule_id), ("queued", self.rule))
@@ -87,11 +87,11 @@ class TestInvoiceFlow(NotifySimulatorMixin, AccountTestInvoicingCommon):
 
     def test_credit_note_and_reposting_filtered(self):
         refund = self.init_invoice("out_refund", partner=self.partner_a, amounts=[100.0], post=True)
-        self.env.cr.flush()
+        self.queue_intents()
         self.assertFalse(self.messages_of(refund), "the rule's filter excludes credit notes")
         invoice = self.init_invoice("out_invoice", partner=self.partner_a, amounts=[10.0], post=True)
         invoice.ref = "changed after posting"  # a save that does not change the state
-        self.env.cr.flush()
+        self.queue_intents()
         self.assertEqual(len(self.messages_of(invoice)), 1)
 
     def test_many_invoices_in_one_transaction_one_message_each(self):
@@ -100,7 +100,7 @@ class TestInvoiceFlow(NotifySimulatorMixin, AccountTestInvoicingCommon):
             invoices |= self.init_invoice("out_invoice", partner=self.partner_a, amounts=[amount])
         for invoice in invoices:
             invoice.action_post()
-        self.env.cr.flush()
+        self.queue_intents()
         messages = self.messages_of(invoices)
         self.assertEqual(len(messages), 3)
         self.assertEqual(set(messages.mapped("res_id")), set(invoices.ids))
@@ -110,5 +110,5 @@ class TestInvoiceFlow(NotifySimulatorMixin, AccountTestInvoicingCommon):
         self.assertFalse(self.env["base.automation"].sudo().search([("notify_shared", "=", True),
                                                              ("model_id.model", "=", "account.move")]))
         self.init_invoice("out_invoice", partner=self.partner_a, amounts=[10.0], post=True)
-        self.env.cr.flush()
+        self.queue_intents()
         self.assertFalse(self.env["notify.message"].sudo().search([("rule_id", "=", self.rule.id)]))

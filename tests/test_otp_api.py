@@ -460,6 +460,7 @@ class TestOtpApi(OtpApiMixin, HttpCase):
         partner = self.env["res.partner"].create({"name": "Client 43", "ref": "43", "mobile": "6 90 00 00 43",
                                                   "country_id": self.env.ref("base.cm").id})
         self.call(WEBHOOK, {"action": "InvoiceCreated", "invoiceid": 3001, "userid": 43})
+        self.env["notify.intent"]._queue_all()  # the dispatcher's first step
         event = self.env["notify.inbound.event"].sudo().search([("external_id", "=", "3001")])
         messages = self.env["notify.message"].sudo().search([("res_model", "=", "notify.inbound.event"),
                                                              ("res_id", "=", event.id)])
@@ -471,6 +472,7 @@ class TestOtpApi(OtpApiMixin, HttpCase):
         self.assertEqual(sent["json"]["variables"], {"customer_name": partner.name})
         # the duplicate webhook creates no event, so no second message
         self.call(WEBHOOK, {"action": "InvoiceCreated", "invoiceid": 3001, "userid": 43})
+        self.env["notify.intent"]._queue_all()
         self.assertEqual(self.env["notify.message"].sudo().search_count([("res_model", "=", "notify.inbound.event")]),
                          1)
 

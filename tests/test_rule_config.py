@@ -64,10 +64,10 @@ class TestRuleConfig(NotifyCase):
         )
         partner = self.make_partner(ref="other")
         partner.city = "Douala"
-        self.env.cr.flush()
+        self.queue_intents()
         self.assertFalse(self.messages_of(partner))
         partner.email = "a@example.com"
-        self.env.cr.flush()
+        self.queue_intents()
         self.assertEqual(self.messages_of(partner).template_ref, "tpl-w")
 
     def test_time_rule_gets_its_own_automation(self):
@@ -88,7 +88,7 @@ class TestRuleConfig(NotifyCase):
         partner = self.make_partner(ref="time")
         self.make_partner(name="Not me", ref="other")
         self.env["base.automation"]._check()
-        self.env.cr.flush()
+        self.queue_intents()
         messages = self.env["notify.message"].search([("rule_id", "=", rule.id)])
         self.assertEqual((messages.res_id, messages.template_ref), (partner.id, "tpl-time"))
 
@@ -116,7 +116,7 @@ class TestRuleConfig(NotifyCase):
 
         self.assertEqual(loaded(), due | fresh, "neither the long-ago change nor the filtered-out partner")
         self.env["base.automation"]._check()
-        self.env.cr.flush()
+        self.queue_intents()
         messages = self.env["notify.message"].search([("rule_id", "=", rule.id)])
         self.assertEqual(messages.res_id, due.id, "a day after its last change, which came since the last run")
         rule.filter_domain = "[('ref', '=', 'day-after'), ('name', '=', 'Due')]"
@@ -181,18 +181,18 @@ class TestRuleConfig(NotifyCase):
         employee = self.make_partner(name="Employee", ref="employee", parent_id=company.id)
         before = self.env["notify.message"].search([("rule_id", "=", rule.id)])
         company.name = "New SARL"
-        self.env.cr.flush()
+        self.queue_intents()
         new = self.env["notify.message"].search([("rule_id", "=", rule.id)]) - before
         self.assertEqual(new.res_id, employee.id, "renaming the company recomputes the watched field")
 
     def test_server_action_runs_the_rules_by_hand(self):
         partner = self.env["res.partner"].create({"name": "By hand", "mobile": "690000005", "ref": "notify-test"})
-        self.env.cr.flush()
+        self.queue_intents()
         self.env["notify.message"].search([("res_id", "=", partner.id), ("res_model", "=", "res.partner")]).unlink()
         action = self.rule.automation_id.action_server_ids
         self.assertEqual(action.state, "notify_rule")
         action.with_context(active_model="res.partner", active_ids=partner.ids).run()
-        self.env.cr.flush()
+        self.queue_intents()
         self.assertEqual(self.messages_of(partner).rule_id, self.rule)
 
     def test_fields_of_another_model_refused(self):
@@ -260,7 +260,7 @@ class TestRuleConfig(NotifyCase):
                                                              + self.env.ref("base.group_user").ids)]})
         partner = self.env["res.partner"].with_user(clerk).create(
             {"name": "By clerk", "mobile": "690000006", "ref": "notify-test"})
-        self.env.cr.flush()
+        self.queue_intents()
         self.assertEqual(len(self.messages_of(partner)), 1)
 
     def test_rules_follow_a_change_of_account(self):
