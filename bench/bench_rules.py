@@ -368,7 +368,9 @@ def outbox_rows(registry, fx, after_id):
 
 
 def last_outbox_id(registry):
+    """The last message's id, once the intents of earlier (untimed) posts are made into messages."""
     with registry.cursor() as cr:
+        api.Environment(cr, SUPERUSER_ID, {})["notify.intent"]._queue_all()
         cr.execute("SELECT coalesce(max(id), 0) FROM notify_message")
         return cr.fetchone()[0]
 

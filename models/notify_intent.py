@@ -110,7 +110,8 @@ class NotifyIntent(models.Model):
 
     @api.model
     def _queue_all(self):
-        """Every waiting intent, batch after batch; returns how many messages were made."""
+        """Every waiting intent, batch after batch, in this transaction (a shell, the tests and the benches; the
+        dispatcher commits batch by batch); returns how many messages were made."""
         total, taken = 0, QUEUE_BATCH
         while taken == QUEUE_BATCH:
             taken, made = self._queue_messages()

@@ -30,6 +30,7 @@ from ..clients.registry import get_client_class
 from ..tools.cron_budget import CronBudget
 from ..tools.field_path import value_to_text
 from ..tools.provider_errors import provider_error_text
+from .notify_intent import QUEUE_BATCH
 
 _logger = logging.getLogger(__name__)
 
@@ -153,14 +154,19 @@ class NotifyMessage(models.Model):
     # ---- queuing and rendering ------------------------------------------------------------------------
     @api.model
     def _queue_intents(self):
-        """The messages the rules decided in committed business transactions (notify.intent), queued. In READ
+        """The messages the rules decided in committed business transactions (notify.intent), queued: a batch of
+        intents per transaction, committed one by one (a run stopped in the middle keeps what it queued). In READ
         COMMITTED, as the claims: another dispatcher may delete an intent this run's snapshot still shows."""
-        if _auto_commit():
+        commit = _auto_commit()
+        if commit:
             self._commit_read_committed()
-        made = self.env["notify.intent"].sudo()._queue_all()
-        if made and _auto_commit():
-            self.env.cr.commit()  # pylint: disable=invalid-commit
-        return made
+        Intent = self.env["notify.intent"].sudo()
+        while True:
+            taken, _made = Intent._queue_messages()
+            if commit:
+                self._commit_read_committed()
+            if taken < QUEUE_BATCH:
+                return
 
     @api.model
     def _render_pending(self, account=None, limit=RENDER_BATCH):
@@ -171,8 +177,9 @@ class NotifyMessage(models.Model):
         A message that cannot be sent fails here, with the reason, and a note on the record.
         """
         self.env.flush_all()
-        if self.env["notify.intent"].sudo()._queue_all() and account:
-            self._trigger_dispatch()  # messages of accounts this run may have passed already
+        taken, made = self.env["notify.intent"].sudo()._queue_messages()
+        if account and (made or taken == QUEUE_BATCH):
+            self._trigger_dispatch()  # messages of accounts this run may have passed already, or more intents
         query = """
             SELECT id FROM notify_message
              WHERE to_render AND state = 'queued' AND (next_attempt_at IS NULL OR next_attempt_at <= %(now)s)
