@@ -73,15 +73,13 @@ class NotifyIntent(models.Model):
                 RETURNING id, queued_at, user_id, payload
                ), wanted AS (
                    SELECT taken.id AS intent_id, taken.queued_at, taken.user_id, entry.position AS entry_position,
+                          EXISTS (SELECT 1 FROM notify_provider_account WHERE id = rule.account_id) AS account_exists,
                           rule.*
                      FROM taken
                     CROSS JOIN LATERAL jsonb_array_elements(taken.payload) WITH ORDINALITY AS entry(value, position)
                     CROSS JOIN LATERAL jsonb_to_record(entry.value) AS rule(
                           rule_id integer, account_id integer, provider varchar, company_id integer, channel varchar,
                           template_ref varchar, res_model varchar, next_attempt_at timestamp, res_ids integer[])
-               ), dropped AS (
-                   SELECT count(*) AS entries FROM wanted
-                    WHERE NOT EXISTS (SELECT 1 FROM notify_provider_account WHERE id = wanted.account_id)
                ), made AS (
                    INSERT INTO notify_message (%(columns)s)
                    SELECT wanted.account_id, wanted.provider, wanted.company_id, wanted.channel,
@@ -91,11 +89,12 @@ class NotifyIntent(models.Model):
                           wanted.user_id, wanted.queued_at
                      FROM wanted
                     CROSS JOIN LATERAL unnest(wanted.res_ids) WITH ORDINALITY AS record(res_id, position)
-                    WHERE EXISTS (SELECT 1 FROM notify_provider_account WHERE id = wanted.account_id)
+                    WHERE wanted.account_exists
                  ORDER BY wanted.intent_id, wanted.entry_position, record.position
                 RETURNING 1
                )
-               SELECT (SELECT count(*) FROM taken), (SELECT count(*) FROM made), (SELECT entries FROM dropped)""",
+               SELECT (SELECT count(*) FROM taken), (SELECT count(*) FROM made),
+                      (SELECT count(*) FROM wanted WHERE NOT wanted.account_exists)""",
             columns=SQL(", ").join(SQL.identifier(column) for column in INTENT_COLUMNS),
             limit=limit,
         ))
@@ -109,11 +108,13 @@ class NotifyIntent(models.Model):
         return taken, made
 
     @api.model
-    def _queue_all(self):
-        """Every waiting intent, batch after batch, in this transaction (a shell, the tests and the benches; the
-        dispatcher commits batch by batch); returns how many messages were made."""
+    def _queue_all(self, after_batch=None):
+        """Every waiting intent, batch after batch; ``after_batch`` is called after each one (the dispatcher
+        commits there). Returns how many messages were made."""
         total, taken = 0, QUEUE_BATCH
         while taken == QUEUE_BATCH:
             taken, made = self._queue_messages()
             total += made
+            if after_batch:
+                after_batch()
         return total

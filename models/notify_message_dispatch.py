@@ -157,16 +157,10 @@ class NotifyMessage(models.Model):
         """The messages the rules decided in committed business transactions (notify.intent), queued: a batch of
         intents per transaction, committed one by one (a run stopped in the middle keeps what it queued). In READ
         COMMITTED, as the claims: another dispatcher may delete an intent this run's snapshot still shows."""
-        commit = _auto_commit()
+        commit = self._commit_read_committed if _auto_commit() else None
         if commit:
-            self._commit_read_committed()
-        Intent = self.env["notify.intent"].sudo()
-        while True:
-            taken, _made = Intent._queue_messages()
-            if commit:
-                self._commit_read_committed()
-            if taken < QUEUE_BATCH:
-                return
+            commit()
+        self.env["notify.intent"].sudo()._queue_all(after_batch=commit)
 
     @api.model
     def _render_pending(self, account=None, limit=RENDER_BATCH):
