@@ -1,6 +1,6 @@
 """Outbox and dispatcher against the WAP simulator: happy path, bad input, provider faults."""
 
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 import psycopg2
 from freezegun import freeze_time
@@ -124,9 +124,44 @@ class TestDispatch(NotifyCase):
         self.make_due(message)
         self.dispatch()
         self.assertEqual(message.state, "sent")
+        self.assertFalse(message.last_error)
         self.assertEqual(message.attempts, 2)
         self.assertEqual(len(self.accepted_posts()), 1)
         self.assertEqual(self.wap_sim.sent_count(), 1)
+
+    def test_a_batch_of_answers_writes_each_message_its_own(self):
+        """A batch's answers are applied together: the state and what is each message's own (its reference, the
+        provider's scheduled time) at once, the columns equal across the batch in one write at its end. Every
+        message must end with its own answer, read back from the database, whatever else the batch holds."""
+        self.account.concurrency = 4
+        messages = self.queue_messages(4, "69000007")
+        messages[0].last_error = "an earlier attempt's error"
+        self.wap_sim.fail_next("503")  # one of the four (whichever goes first) is refused: it waits, the others go
+        self.dispatch()
+        self.env.invalidate_all()
+        waiting = messages.filtered(lambda m: m.state == "queued")
+        sent = messages - waiting
+        self.assertEqual(len(waiting), 1)
+        self.assertIn("retried automatically", waiting.last_error)
+        self.assertEqual(set(sent.mapped("state")), {"sent"})
+        self.assertEqual(len(set(sent.mapped("provider_ref"))), 3)
+        for message in sent:
+            answer = self.wap_sim.messages[message.provider_ref]
+            self.assertEqual("+" + str(answer["calling_code"]) + answer["recipient"], message.recipient_e164)
+            expected_scheduled = answer["scheduled_dt"].astimezone(timezone.utc).replace(tzinfo=None)
+            self.assertLess(abs((message.scheduled_at - expected_scheduled).total_seconds()), 0.001)
+            self.assertEqual((message.cost, message.currency, message.currency_id.name), (10.0, "XAF", "XAF"))
+            self.assertFalse(message.last_error)
+            self.assertFalse(message.sending_since)
+            self.assertTrue(message.sent_at)
+            self.assertTrue(message.provider_status)
+        self.make_due(waiting)
+        self.dispatch()  # a batch after one that sent nothing: its answer is written too
+        self.env.invalidate_all()
+        self.assertEqual(waiting.state, "sent")
+        self.assertFalse(waiting.last_error)
+        self.assertFalse(waiting.sending_since)
+        self.assertEqual(self.wap_sim.sent_count(), 4)
 
     def test_backoff_grows_exponentially(self):
         partner = self.make_partner()
