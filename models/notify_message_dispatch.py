@@ -90,10 +90,11 @@ def _thread_pool(size):
 
 
 class SentColumnsWrittenLater:
-    """The columns of a batch's sent messages other than the state and the reference, grouped by equal values and
-    written at the end of the batch (_apply_send_results, _apply_sent). It travels in the context: compared by
-    identity, not by content, so that no Environment of an earlier batch, whose collector held the same, is reused
-    for this one (Odoo finds an existing Environment by comparing contexts)."""
+    """The columns of a batch's sent messages that no code reads before the batch ends (not sending, sent at, the
+    provider's status, cost and currency), grouped by equal values and written at the end of the batch
+    (_apply_send_results, _apply_sent). It travels in the context, compared by identity, not by content: Odoo reuses
+    an existing Environment whose context compares equal, and a plain dict, empty in an earlier batch's Environment,
+    would catch this batch's columns, never to be written (tests/test_fault_matrix.py failed so)."""
 
     __slots__ = ("groups",)
 
@@ -622,6 +623,7 @@ class NotifyMessage(models.Model):
         state = result.status if result.status in STATE_RANK or result.status == "failed" else "sent"
         own_vals = {
             "state": state,
+            "last_error": False,  # read with the state (the Odoo SMS's failure); costs nothing when already empty
             "provider_ref": result.provider_ref,
             "scheduled_at": result.scheduled_at and result.scheduled_at.astimezone(timezone.utc).replace(
                 tzinfo=None),
@@ -630,17 +632,16 @@ class NotifyMessage(models.Model):
             "sending_since": False,
             "sent_at": fields.Datetime.now(),
             "provider_status": result.provider_status,
-            "last_error": False,
             **self._cost_vals(result),
         }
         written_later = self.env.context.get("notify_sent_written_later")
         if written_later is None:
             self.write({**own_vals, **vals})
         else:
-            # In a batch (_apply_send_results): the state, which the overrides of write and the code after this one
-            # read, and what is the message's own now; the other columns, mostly equal across the batch, in one
-            # write per set of equal values at its end. The ORM's write costs per record and field: 12 fields per
-            # message were 40% of the dispatcher's main thread (bench/bench_dispatch.py --profile).
+            # In a batch (_apply_send_results): the state and the error, which the overrides of write and the code
+            # after this one read, and what is the message's own now; the other columns, mostly equal across the
+            # batch, in one write per set of equal values at its end. The ORM's write costs per record and field:
+            # 12 fields per message were 40% of the dispatcher's main thread (bench/bench_dispatch.py --profile).
             self.write(own_vals)
             written_later.groups.setdefault(tuple(sorted(vals.items())), []).append(self.id)
         self._post_on_record("failed" if state == "failed" else "sent", detail=self.route_note)

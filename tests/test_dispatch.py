@@ -135,7 +135,7 @@ class TestDispatch(NotifyCase):
         message must end with its own answer, read back from the database, whatever else the batch holds."""
         self.account.concurrency = 4
         messages = self.queue_messages(4, "69000007")
-        messages[0].last_error = "an earlier attempt's error"
+        messages.last_error = "an earlier attempt's error"
         self.wap_sim.fail_next("503")  # one of the four (whichever goes first) is refused: it waits, the others go
         self.dispatch()
         self.env.invalidate_all()
@@ -156,7 +156,7 @@ class TestDispatch(NotifyCase):
             self.assertTrue(message.sent_at)
             self.assertTrue(message.provider_status)
         self.make_due(waiting)
-        self.dispatch()  # a batch after one that sent nothing: its answer is written too
+        self.dispatch()  # a batch of its own, after the first: its answer is written too
         self.env.invalidate_all()
         self.assertEqual(waiting.state, "sent")
         self.assertFalse(waiting.last_error)
