@@ -643,7 +643,7 @@ class NotifyMessage(models.Model):
             # batch, in one write per set of equal values at its end. The ORM's write costs per record and field:
             # 12 fields per message were 40% of the dispatcher's main thread (bench/bench_dispatch.py --profile).
             self.write(own_vals)
-            written_later.groups.setdefault(tuple(sorted(vals.items())), []).append(self.id)
+            written_later.groups.setdefault(tuple(vals.items()), []).append(self.id)
         self._post_on_record("failed" if state == "failed" else "sent", detail=self.route_note)
 
     def _cost_vals(self, result):

@@ -4,7 +4,8 @@
 # module there when the addon's code changed since the last bench. Arguments go to bench/bench_rules.py
 # (e.g. `bash scripts/bench.sh --invoices 50 --repeat 1`). With no argument (`make bench`) every bench runs, one
 # after the other (the better part of an hour on 2 cores); `--quick` (`make bench-quick`) runs a small version of
-# the posting, OTP, IPN, webhook and dispatch benches (242 s on 2 cores, 2026-12-02; 251 s on a slower 2-core machine, 2026-12-03).
+# the posting, OTP, IPN, webhook and dispatch benches (242 s on 2 cores, 2026-12-02; 251 s on a slower 2-core
+# machine, 2026-12-03).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(cd "$HERE/.." && pwd)"
